@@ -1,0 +1,274 @@
+package ai.hfprune.engine.nn;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Linear;
+import ai.hfprune.engine.io.TensorSource;
+import ai.hfprune.engine.model.ModelConfig;
+import ai.hfprune.engine.model.RopeStyle;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A LLaMA-family decoder (LLaMA, Mistral, Qwen2, Qwen3) on DJL's PyTorch engine, written like
+ * {@code modeling_llama.py}: RMSNorm, rotary embeddings, grouped-query attention with a causal mask, SwiGLU MLP.
+ *
+ * <p>Every intermediate of {@link #forward} is attached to the manager of {@code inputIds}: callers open a
+ * sub-manager per batch and close it afterwards, so memory does not grow across batches.
+ */
+public final class LlamaModel implements AutoCloseable {
+
+    private final ModelConfig config;
+    private final NDManager manager;
+    private final DataType dataType;
+    private final NDArray embedTokens;
+    private final NDArray norm;
+    private final NDArray lmHead;
+    private final List<DecoderLayer> layers;
+    /** (cos, sin) of shape (seq, head_dim) per sequence length, laid out for the model's {@link RopeStyle}. */
+    private final Map<Integer, NDArray[]> ropeCache = new ConcurrentHashMap<>();
+    private final Map<Integer, NDArray> causalMaskCache = new ConcurrentHashMap<>();
+
+    private LlamaModel(ModelConfig config, NDManager manager, DataType dataType, NDArray embedTokens, NDArray norm,
+                       NDArray lmHead, List<DecoderLayer> layers) {
+        this.config = config;
+        this.manager = manager;
+        this.dataType = dataType;
+        this.embedTokens = embedTokens;
+        this.norm = norm;
+        this.lmHead = lmHead;
+        this.layers = layers;
+    }
+
+    /** The device scoring and inference run on: the first GPU DJL finds, else the CPU. */
+    public static Device defaultDevice() {
+        return Engine.getEngine("PyTorch").getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+    }
+
+    /**
+     * Loads the weights named in Hugging Face's convention from {@code source}, one tensor at a time.
+     *
+     * @param dataType FLOAT32 normally; FLOAT64 for gradient checks
+     */
+    public static LlamaModel load(ModelConfig config, TensorSource source, Device device, DataType dataType) {
+        NDManager manager = NDManager.newBaseManager(device, "PyTorch");
+        try {
+            WeightLoader w = new WeightLoader(source, manager, dataType);
+            NDArray embed = w.get("model.embed_tokens.weight");
+            List<DecoderLayer> layers = new ArrayList<>();
+            for (int i = 0; i < config.numHiddenLayers(); i++) {
+                String p = "model.layers." + i + ".";
+                layers.add(new DecoderLayer(
+                        w.get(p + "input_layernorm.weight"),
+                        w.get(p + "self_attn.q_proj.weight"), w.optional(p + "self_attn.q_proj.bias"),
+                        w.get(p + "self_attn.k_proj.weight"), w.optional(p + "self_attn.k_proj.bias"),
+                        w.get(p + "self_attn.v_proj.weight"), w.optional(p + "self_attn.v_proj.bias"),
+                        w.get(p + "self_attn.o_proj.weight"),
+                        config.qkNorm() ? w.get(p + "self_attn.q_norm.weight") : null,
+                        config.qkNorm() ? w.get(p + "self_attn.k_norm.weight") : null,
+                        w.get(p + "post_attention_layernorm.weight"),
+                        w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.up_proj.weight"), w.get(p + "mlp.down_proj.weight")));
+            }
+            NDArray norm = w.get("model.norm.weight");
+            NDArray lmHead = config.tieWordEmbeddings() ? embed : w.get("lm_head.weight");
+            return new LlamaModel(config, manager, dataType, embed, norm, lmHead, List.copyOf(layers));
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    public DataType dataType() {
+        return dataType;
+    }
+
+    public List<DecoderLayer> layers() {
+        return layers;
+    }
+
+    public NDArray embedTokens() {
+        return embedTokens;
+    }
+
+    public NDArray lmHead() {
+        return lmHead;
+    }
+
+    public NDArray norm() {
+        return norm;
+    }
+
+    /**
+     * @param inputIds token ids, shape (batch, seq), INT64; its manager receives every intermediate
+     * @return logits, shape (batch, seq, vocab)
+     */
+    public NDArray forward(NDArray inputIds, ActivationTap tap) {
+        long batch = inputIds.getShape().get(0);
+        int seq = (int) inputIds.getShape().get(1);
+        NDArray hidden = inputIds.getNDArrayInternal().embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
+        NDArray[] rope = rope(seq);
+        NDArray mask = causalMask(seq);
+        for (int l = 0; l < layers.size(); l++) {
+            DecoderLayer layer = layers.get(l);
+            NDArray attn = attention(l, layer, rmsNorm(hidden, layer.inputLayernorm()), batch, seq, rope, mask, tap);
+            hidden = hidden.add(attn);
+            NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap);
+            hidden = hidden.add(mlp);
+        }
+        return Linear.linear(rmsNorm(hidden, norm), lmHead).singletonOrThrow();
+    }
+
+    private NDArray attention(int l, DecoderLayer layer, NDArray x, long batch, int seq, NDArray[] rope, NDArray mask,
+                              ActivationTap tap) {
+        int headDim = config.headDim();
+        int numHeads = layer.numHeads(headDim);
+        int numKv = layer.numKeyValueHeads(headDim);
+        NDArray q = project(x, layer.qProj(), layer.qBias()).reshape(batch, seq, numHeads, headDim);
+        NDArray k = project(x, layer.kProj(), layer.kBias()).reshape(batch, seq, numKv, headDim);
+        NDArray v = project(x, layer.vProj(), layer.vBias()).reshape(batch, seq, numKv, headDim);
+        if (layer.qNorm() != null) { // Qwen3 normalizes each head of q and k before RoPE
+            q = rmsNorm(q, layer.qNorm());
+            k = rmsNorm(k, layer.kNorm());
+        }
+        q = applyRope(q.transpose(0, 2, 1, 3), rope);                 // (batch, heads, seq, head_dim)
+        k = repeatKv(applyRope(k.transpose(0, 2, 1, 3), rope), numHeads / numKv);
+        v = repeatKv(v.transpose(0, 2, 1, 3), numHeads / numKv);
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(headDim)).add(mask);
+        NDArray o = scores.softmax(-1).matMul(v);                      // (batch, heads, seq, head_dim)
+        o = tap.attentionOutput(l, o);
+        o = o.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
+        return Linear.linear(o, layer.oProj()).singletonOrThrow();
+    }
+
+    private NDArray mlp(int l, DecoderLayer layer, NDArray x, ActivationTap tap) {
+        NDArray gate = Linear.linear(x, layer.gateProj()).singletonOrThrow();
+        NDArray up = Linear.linear(x, layer.upProj()).singletonOrThrow();
+        NDArray a = gate.mul(Activation.sigmoid(gate)).mul(up); // silu(gate) ⊙ up: the input of down_proj
+        a = tap.mlpActivation(l, a);
+        return Linear.linear(a, layer.downProj()).singletonOrThrow();
+    }
+
+    private static NDArray project(NDArray x, NDArray weight, NDArray bias) {
+        return (bias == null ? Linear.linear(x, weight) : Linear.linear(x, weight, bias)).singletonOrThrow();
+    }
+
+    private NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
+        return x.div(rms).mul(weight);
+    }
+
+    /** Query head h attends with key/value head h / groupSize, as Hugging Face's repeat_kv. */
+    private static NDArray repeatKv(NDArray kv, int groupSize) {
+        return groupSize == 1 ? kv : kv.repeat(1, groupSize);
+    }
+
+    /** x·cos + rotate(x)·sin, where rotate pairs dimensions as the checkpoint's {@link RopeStyle} says. */
+    private NDArray applyRope(NDArray x, NDArray[] rope) {
+        Shape shape = x.getShape();
+        int half = config.headDim() / 2;
+        NDArray rotated;
+        if (config.ropeStyle() == RopeStyle.HALF) {
+            NDArray x1 = x.get("..., :" + half);
+            NDArray x2 = x.get("..., " + half + ":");
+            rotated = x2.neg().concat(x1, -1);
+        } else {
+            NDArray pairs = x.reshape(shape.get(0), shape.get(1), shape.get(2), half, 2);
+            NDArray even = pairs.get("..., 0");
+            NDArray odd = pairs.get("..., 1");
+            rotated = NDArrays.stack(new ai.djl.ndarray.NDList(odd.neg(), even), -1).reshape(shape);
+        }
+        return x.mul(rope[0]).add(rotated.mul(rope[1]));
+    }
+
+    private NDArray[] rope(int seq) {
+        return ropeCache.computeIfAbsent(seq, t -> {
+            int headDim = config.headDim();
+            int half = headDim / 2;
+            double[] cos = new double[t * headDim];
+            double[] sin = new double[t * headDim];
+            for (int pos = 0; pos < t; pos++) {
+                for (int i = 0; i < half; i++) {
+                    double angle = pos * Math.pow(config.ropeTheta(), -2.0 * i / headDim);
+                    // HALF: frequency i sits at i and i + half; INTERLEAVED: at 2i and 2i + 1
+                    int a = config.ropeStyle() == RopeStyle.HALF ? i : 2 * i;
+                    int b = config.ropeStyle() == RopeStyle.HALF ? i + half : 2 * i + 1;
+                    cos[pos * headDim + a] = cos[pos * headDim + b] = Math.cos(angle);
+                    sin[pos * headDim + a] = sin[pos * headDim + b] = Math.sin(angle);
+                }
+            }
+            Shape shape = new Shape(t, headDim);
+            return new NDArray[] {
+                manager.create(cos, shape).toType(dataType, false),
+                manager.create(sin, shape).toType(dataType, false)};
+        });
+    }
+
+    /** Additive mask: 0 where a position may attend, a large negative number above the diagonal. */
+    private NDArray causalMask(int seq) {
+        return causalMaskCache.computeIfAbsent(seq, t -> {
+            double[] mask = new double[t * t];
+            for (int i = 0; i < t; i++) {
+                for (int j = i + 1; j < t; j++) {
+                    mask[i * t + j] = -1e30;
+                }
+            }
+            return manager.create(mask, new Shape(t, t)).toType(dataType, false);
+        });
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+
+    /** Streams tensors from a {@link TensorSource} into NDArrays with one temporary buffer per tensor. */
+    private static final class WeightLoader {
+        private final TensorSource source;
+        private final NDManager manager;
+        private final DataType dataType;
+
+        WeightLoader(TensorSource source, NDManager manager, DataType dataType) {
+            this.source = source;
+            this.manager = manager;
+            this.dataType = dataType;
+        }
+
+        NDArray optional(String name) {
+            return source.has(name) ? get(name) : null;
+        }
+
+        NDArray get(String name) {
+            long[] shape = source.shape(name);
+            long numel = source.numel(name);
+            ByteBuffer buffer = ByteBuffer.allocateDirect(Math.toIntExact(numel * 4)).order(ByteOrder.nativeOrder());
+            source.readFloats(name, buffer.asFloatBuffer());
+            NDArray array = manager.create(buffer, new Shape(shape), DataType.FLOAT32);
+            if (dataType == DataType.FLOAT32) {
+                return array;
+            }
+            NDArray converted = array.toType(dataType, false);
+            array.close();
+            return converted;
+        }
+    }
+}
