@@ -1,0 +1,158 @@
+package ai.hfprune.engine.data;
+
+import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.tokenizer.Tokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Calibration windows, built the same way by {@code hfprune score}, the calibration-sampler and {@code eval}:
+ * a {@code .txt} file is split into documents at lines that read {@code <|endoftext|>}; each document
+ * (trimmed; empty ones skipped) is encoded as BOS followed by its tokens; the documents are concatenated into
+ * one stream, cut into consecutive non-overlapping windows of exactly T tokens, and the remainder is dropped.
+ * A {@code .json} file is an array of windows (arrays of token ids), used verbatim.
+ */
+public final class CalibrationData {
+
+    public static final String END_OF_TEXT = "<|endoftext|>";
+
+    private CalibrationData() {
+    }
+
+    /** Splits text into documents at {@code <|endoftext|>} lines. */
+    public static List<String> splitDocuments(String text) {
+        List<String> docs = new ArrayList<>();
+        StringBuilder current = new StringBuilder();
+        for (String line : text.split("\n", -1)) {
+            if (line.strip().equals(END_OF_TEXT)) {
+                addDocument(docs, current);
+                current.setLength(0);
+            } else {
+                current.append(line).append('\n');
+            }
+        }
+        addDocument(docs, current);
+        return docs;
+    }
+
+    private static void addDocument(List<String> docs, StringBuilder text) {
+        String doc = text.toString().strip();
+        if (!doc.isEmpty()) {
+            docs.add(doc);
+        }
+    }
+
+    public static List<String> readDocuments(Path file) {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new HfpruneException("cannot read data file " + file + ": " + e.getMessage(), e);
+        }
+        List<String> docs = splitDocuments(text);
+        if (docs.isEmpty()) {
+            throw new HfpruneException("data file " + file + " contains no text");
+        }
+        return docs;
+    }
+
+    /**
+     * Reads calibration windows of {@code seqLen} tokens from a {@code .txt} or {@code .json} file.
+     *
+     * @param maxWindows stop after this many windows (≤ 0: all); only the documents needed are encoded
+     */
+    public static int[][] readWindows(Path file, Tokenizer tokenizer, int vocabSize, int seqLen, int maxWindows) {
+        if (seqLen < 2) {
+            throw new HfpruneException("--seq-len must be at least 2, got " + seqLen);
+        }
+        if (!Files.isRegularFile(file)) {
+            throw new HfpruneException("data file " + file + " does not exist");
+        }
+        if (file.getFileName().toString().endsWith(".json")) {
+            return jsonWindows(file, vocabSize, seqLen, maxWindows);
+        }
+        return windows(readDocuments(file), tokenizer, seqLen, maxWindows, file.toString());
+    }
+
+    /** Packs documents into windows as the class comment says. */
+    public static int[][] windows(List<String> documents, Tokenizer tokenizer, int seqLen, int maxWindows, String source) {
+        List<int[]> windows = new ArrayList<>();
+        int[] current = new int[seqLen];
+        int filled = 0;
+        long totalTokens = 0;
+        for (String doc : documents) {
+            int[] encoded = tokenizer.encode(doc);
+            int[] tokens = new int[encoded.length + 1];
+            tokens[0] = tokenizer.bosId();
+            System.arraycopy(encoded, 0, tokens, 1, encoded.length);
+            totalTokens += tokens.length;
+            for (int token : tokens) {
+                current[filled++] = token;
+                if (filled == seqLen) {
+                    windows.add(current);
+                    if (maxWindows > 0 && windows.size() == maxWindows) {
+                        return windows.toArray(new int[0][]);
+                    }
+                    current = new int[seqLen];
+                    filled = 0;
+                }
+            }
+        }
+        if (windows.isEmpty()) {
+            throw new HfpruneException(source + " has " + totalTokens + " tokens, fewer than one window of --seq-len "
+                    + seqLen);
+        }
+        return windows.toArray(new int[0][]);
+    }
+
+    private static int[][] jsonWindows(Path file, int vocabSize, int seqLen, int maxWindows) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw new HfpruneException("data file " + file + " is not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isArray() || root.isEmpty()) {
+            throw new HfpruneException("data file " + file + " must be a non-empty JSON array of windows (arrays of token ids)");
+        }
+        int n = maxWindows > 0 ? Math.min(maxWindows, root.size()) : root.size();
+        int[][] windows = new int[n][];
+        for (int w = 0; w < n; w++) {
+            JsonNode window = root.get(w);
+            if (!window.isArray() || window.size() != seqLen) {
+                throw new HfpruneException("data file " + file + ": window " + w + " must be an array of exactly "
+                        + seqLen + " token ids (--seq-len), found " + (window.isArray() ? window.size() + " elements" : window.getNodeType()));
+            }
+            windows[w] = new int[seqLen];
+            for (int t = 0; t < seqLen; t++) {
+                JsonNode id = window.get(t);
+                if (!id.canConvertToInt() || !id.isIntegralNumber() || id.asInt() < 0 || id.asInt() >= vocabSize) {
+                    throw new HfpruneException("data file " + file + ": window " + w + " position " + t + " holds "
+                            + id + ", not a token id in [0, " + vocabSize + ")");
+                }
+                windows[w][t] = id.asInt();
+            }
+        }
+        return windows;
+    }
+
+    /** Consecutive groups of {@code batchWindows} windows; the last group may be smaller. */
+    public static List<int[][]> batches(int[][] windows, int batchWindows) {
+        if (batchWindows < 1) {
+            throw new HfpruneException("--batch-windows must be at least 1, got " + batchWindows);
+        }
+        List<int[][]> out = new ArrayList<>();
+        for (int start = 0; start < windows.length; start += batchWindows) {
+            out.add(Arrays.copyOfRange(windows, start, Math.min(windows.length, start + batchWindows)));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,196 @@
+package ai.hfprune.engine.importance;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import ai.hfprune.engine.nn.ActivationTap;
+import ai.hfprune.engine.nn.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Turns one batch of calibration windows into a {@link Partial} per criterion, with one forward pass shared by
+ * all criteria and one backward pass per gradient criterion.
+ *
+ * <p>Gradients are taken with respect to zero "probe" tensors added to A (the input of down_proj) and to O
+ * (each head's attention output): ∂L/∂probe = ∂L/∂A. No weight requires a gradient, so no weight gradient is
+ * ever allocated and peak memory stays near that of a forward pass that keeps its activations.
+ */
+public final class ImportanceScorer {
+
+    /** PyTorch allows one active GradientCollector per JVM; scorers sharing a JVM take turns. */
+    private static final Object GRADIENT_LOCK = new Object();
+
+    private final LlamaModel model;
+
+    public ImportanceScorer(LlamaModel model) {
+        this.model = model;
+    }
+
+    public LlamaModel model() {
+        return model;
+    }
+
+    /** An all-zero partial with this model's layer widths. */
+    public Partial zero(Criterion criterion) {
+        int layers = model.layers().size();
+        int[] inter = new int[layers];
+        int[] heads = new int[layers];
+        for (int l = 0; l < layers; l++) {
+            inter[l] = model.layers().get(l).intermediateSize();
+            heads[l] = model.layers().get(l).numHeads(model.config().headDim());
+        }
+        return Partial.zero(criterion, inter, heads);
+    }
+
+    /**
+     * @param windows token ids, each window of the same length T ≥ 2
+     */
+    public Map<Criterion, Partial> score(int[][] windows, Set<Criterion> criteria) {
+        Map<Criterion, Partial> out = new EnumMap<>(Criterion.class);
+        long tokens = (long) windows.length * windows[0].length;
+        List<Criterion> gradientCriteria = new ArrayList<>();
+        boolean needsActivations = false;
+        for (Criterion c : criteria) {
+            if (c.needsGradient()) {
+                gradientCriteria.add(c);
+            } else if (c.needsData()) {
+                needsActivations = true;
+            } else {
+                Partial z = zero(c); // weight-only criteria: the windows are counted, nothing else
+                out.put(c, new Partial(c, windows.length, tokens, z.mlp(), z.heads()));
+            }
+        }
+        if (gradientCriteria.isEmpty() && !needsActivations) {
+            return out;
+        }
+        try (NDManager batch = model.manager().newSubManager()) {
+            NDArray inputIds = batch.create(toLongs(windows), new Shape(windows.length, windows[0].length));
+            if (gradientCriteria.isEmpty()) {
+                Probes probes = new Probes(batch, false);
+                model.forward(inputIds, probes);
+                out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
+                return out;
+            }
+            synchronized (GRADIENT_LOCK) {
+                try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                    Probes probes = new Probes(batch, true);
+                    NDArray logits = model.forward(inputIds, probes);
+                    if (needsActivations) {
+                        out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
+                    }
+                    for (int i = 0; i < gradientCriteria.size(); i++) {
+                        Criterion c = gradientCriteria.get(i);
+                        NDArray loss = Losses.of(c, logits, inputIds);
+                        boolean retainGraph = i < gradientCriteria.size() - 1;
+                        JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), retainGraph, false);
+                        out.put(c, probes.taylor(c, windows.length, tokens));
+                        probes.zeroGradients();
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private static long[] toLongs(int[][] windows) {
+        int t = windows[0].length;
+        long[] ids = new long[windows.length * t];
+        for (int w = 0; w < windows.length; w++) {
+            if (windows[w].length != t) {
+                throw new IllegalArgumentException("windows of one batch must have the same length");
+            }
+            for (int i = 0; i < t; i++) {
+                ids[w * t + i] = windows[w][i];
+            }
+        }
+        return ids;
+    }
+
+    /** The tap that keeps A and O of every layer and, for gradient criteria, adds a zero probe to each. */
+    private final class Probes implements ActivationTap {
+        private final NDManager batch;
+        private final boolean withGradient;
+        private final NDArray[] a;
+        private final NDArray[] o;
+        private final NDArray[] aProbe;
+        private final NDArray[] oProbe;
+
+        Probes(NDManager batch, boolean withGradient) {
+            this.batch = batch;
+            this.withGradient = withGradient;
+            int layers = model.layers().size();
+            a = new NDArray[layers];
+            o = new NDArray[layers];
+            aProbe = new NDArray[layers];
+            oProbe = new NDArray[layers];
+        }
+
+        @Override
+        public NDArray mlpActivation(int layer, NDArray activation) {
+            a[layer] = activation.stopGradient();
+            if (!withGradient) {
+                return activation;
+            }
+            aProbe[layer] = newProbe(activation);
+            return activation.add(aProbe[layer]);
+        }
+
+        @Override
+        public NDArray attentionOutput(int layer, NDArray output) {
+            o[layer] = output.stopGradient();
+            if (!withGradient) {
+                return output;
+            }
+            oProbe[layer] = newProbe(output);
+            return output.add(oProbe[layer]);
+        }
+
+        private NDArray newProbe(NDArray like) {
+            NDArray probe = batch.zeros(like.getShape(), like.getDataType());
+            probe.setRequiresGradient(true);
+            return probe;
+        }
+
+        /** Σ over tokens of |A·∂L/∂A| per neuron, and of |O·∂L/∂O| summed over each head's dimensions. */
+        Partial taylor(Criterion c, long windows, long tokens) {
+            double[][] mlp = new double[a.length][];
+            double[][] heads = new double[o.length][];
+            for (int l = 0; l < a.length; l++) {
+                mlp[l] = toDoubles(a[l].mul(aProbe[l].getGradient()).abs().sum(new int[] {0, 1}));
+                heads[l] = toDoubles(o[l].mul(oProbe[l].getGradient()).abs().sum(new int[] {0, 2, 3}));
+            }
+            return new Partial(c, windows, tokens, mlp, heads);
+        }
+
+        Partial squaredActivations(Criterion c, long windows, long tokens) {
+            double[][] mlp = new double[a.length][];
+            double[][] heads = new double[o.length][];
+            for (int l = 0; l < a.length; l++) {
+                mlp[l] = toDoubles(a[l].square().sum(new int[] {0, 1}));
+                heads[l] = toDoubles(o[l].square().sum(new int[] {0, 2, 3}));
+            }
+            return new Partial(c, windows, tokens, mlp, heads);
+        }
+
+        void zeroGradients() {
+            for (int l = 0; l < a.length; l++) {
+                JniUtils.zeroGrad((PtNDArray) aProbe[l]);
+                JniUtils.zeroGrad((PtNDArray) oProbe[l]);
+            }
+        }
+
+        private double[] toDoubles(NDArray x) {
+            return x.toType(DataType.FLOAT64, false).toDoubleArray();
+        }
+    }
+}
