@@ -67,9 +67,11 @@ public final class CalibrationData {
     /**
      * Reads calibration windows of {@code seqLen} tokens from a {@code .txt} or {@code .json} file.
      *
+     * @param tokenizer  asked for only when the file is text
      * @param maxWindows stop after this many windows (≤ 0: all); only the documents needed are encoded
      */
-    public static int[][] readWindows(Path file, Tokenizer tokenizer, int vocabSize, int seqLen, int maxWindows) {
+    public static int[][] readWindows(Path file, java.util.function.Supplier<Tokenizer> tokenizer, int vocabSize, int seqLen,
+                                      int maxWindows) {
         if (seqLen < 2) {
             throw new HfpruneException("--seq-len must be at least 2, got " + seqLen);
         }
@@ -79,7 +81,7 @@ public final class CalibrationData {
         if (file.getFileName().toString().endsWith(".json")) {
             return jsonWindows(file, vocabSize, seqLen, maxWindows);
         }
-        return windows(readDocuments(file), tokenizer, seqLen, maxWindows, file.toString());
+        return windows(readDocuments(file), tokenizer.get(), seqLen, maxWindows, file.toString());
     }
 
     /** Packs documents into windows as the class comment says. */

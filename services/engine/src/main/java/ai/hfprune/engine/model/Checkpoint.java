@@ -71,7 +71,9 @@ public final class Checkpoint implements AutoCloseable {
         SafetensorsSource weights = SafetensorsSource.open(dir);
         try {
             WeightCheck.checkShapes(config, weights);
-            Tokenizer tokenizer = HfTokenizer.fromDirectory(dir, config.bosTokenId(), config.eosTokenId());
+            Tokenizer tokenizer = Files.exists(dir.resolve("tokenizer.json"))
+                    ? HfTokenizer.fromDirectory(dir, config.bosTokenId(), config.eosTokenId())
+                    : null;
             List<Path> files;
             try (Stream<Path> list = Files.list(dir)) {
                 files = list.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
@@ -104,7 +106,11 @@ public final class Checkpoint implements AutoCloseable {
         return weights;
     }
 
+    /** The model's tokenizer; a Hugging Face directory without {@code tokenizer.json} has none (token-id data still works). */
     public Tokenizer tokenizer() {
+        if (tokenizer == null) {
+            throw new HfpruneException(path + " has no tokenizer.json: give calibration data as a .json file of token ids");
+        }
         return tokenizer;
     }
 

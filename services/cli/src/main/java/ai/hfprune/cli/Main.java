@@ -1,0 +1,41 @@
+package ai.hfprune.cli;
+
+import ai.hfprune.engine.HfpruneException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code hfprune} command line. */
+@Command(name = "hfprune", mixinStandardHelpOptions = true, version = "hfprune 0.1.0",
+        description = "Entropy-Taylor structured pruning of LLaMA/Qwen models (HFPrune).",
+        subcommands = {GenerateCommand.class, ScoreCommand.class, BenchCommand.class})
+public class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    /** The command line with hfprune's error handling: bad input prints one line and exits 1, never a stack trace. */
+    public static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            Throwable cause = e;
+            while (cause != null && !(cause instanceof HfpruneException)) {
+                cause = cause.getCause();
+            }
+            if (cause != null) {
+                commandLine.getErr().println("hfprune: error: " + cause.getMessage());
+                return 1;
+            }
+            throw e;
+        });
+        return cli;
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+}

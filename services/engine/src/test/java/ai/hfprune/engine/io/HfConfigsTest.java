@@ -1,0 +1,178 @@
+package ai.hfprune.engine.io;
+
+import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.model.HfConfigs;
+import ai.hfprune.engine.model.ModelConfig;
+import ai.hfprune.engine.model.RopeStyle;
+import ai.hfprune.engine.testing.TinyCheckpoints;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class HfConfigsTest {
+
+    @TempDir
+    Path dir;
+
+    private ModelConfig readJson(String json) throws IOException {
+        Files.writeString(dir.resolve("config.json"), json);
+        return HfConfigs.read(dir);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"})
+    void writeThenReadGivesTheSameConfig(String arch) throws IOException {
+        ModelConfig c = TinyCheckpoints.tinyConfig(arch);
+        HfConfigs.write(c, dir);
+        assertEquals(c, HfConfigs.read(dir));
+
+        JsonNode json = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
+        assertEquals(arch, json.get("architectures").get(0).asText());
+        assertEquals(arch.replace("ForCausalLM", "").toLowerCase(), json.get("model_type").asText());
+        assertEquals("float32", json.get("torch_dtype").asText());
+        assertEquals("silu", json.get("hidden_act").asText());
+    }
+
+    @Test
+    void roundTripKeepsUnusualValues() {
+        ModelConfig c = new ModelConfig("LlamaForCausalLM", 32000, 4096, 11008, 32, 32, 32, 128, 1e-5, 500000.0,
+                4096, true, false, false, RopeStyle.HALF, -1, 0);
+        HfConfigs.write(c, dir);
+        assertEquals(c, HfConfigs.read(dir));
+    }
+
+    @Test
+    void readsLlama32WithEosListAndExplicitHeadDim() throws IOException {
+        ModelConfig c = readJson("""
+                {"architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+                 "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "head_dim": 64,
+                 "hidden_act": "silu", "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 8192,
+                 "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama",
+                 "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8, "pretraining_tp": 1,
+                 "rms_norm_eps": 1e-05, "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0,
+                 "low_freq_factor": 1.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+                 "rope_theta": 500000.0, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+                 "use_cache": true, "vocab_size": 128256}
+                """);
+        assertEquals(new ModelConfig("LlamaForCausalLM", 128256, 2048, 8192, 16, 32, 8, 64, 1e-5, 500000.0, 131072,
+                true, false, false, RopeStyle.HALF, 128000, 128001), c);
+    }
+
+    @Test
+    void readsQwen25WithImplicitBiasesAndHeadDim() throws IOException {
+        ModelConfig c = readJson("""
+                {"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+                 "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 896, "initializer_range": 0.02,
+                 "intermediate_size": 4864, "max_position_embeddings": 32768, "max_window_layers": 24,
+                 "model_type": "qwen2", "num_attention_heads": 14, "num_hidden_layers": 24, "num_key_value_heads": 2,
+                 "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": true,
+                 "torch_dtype": "bfloat16", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936}
+                """);
+        assertEquals(new ModelConfig("Qwen2ForCausalLM", 151936, 896, 4864, 24, 14, 2, 64, 1e-6, 1e6, 32768,
+                true, true, false, RopeStyle.HALF, 151643, 151643), c);
+    }
+
+    @Test
+    void readsQwen3WhoseHeadDimDiffersFromHiddenOverHeads() throws IOException {
+        ModelConfig c = readJson("""
+                {"architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+                 "bos_token_id": 151643, "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu",
+                 "hidden_size": 1024, "initializer_range": 0.02, "intermediate_size": 3072,
+                 "max_position_embeddings": 40960, "max_window_layers": 28, "model_type": "qwen3",
+                 "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8, "rms_norm_eps": 1e-06,
+                 "rope_scaling": null, "rope_theta": 1000000, "sliding_window": null, "tie_word_embeddings": true,
+                 "torch_dtype": "bfloat16", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936}
+                """);
+        assertEquals(new ModelConfig("Qwen3ForCausalLM", 151936, 1024, 3072, 28, 16, 8, 128, 1e-6, 1e6, 40960,
+                true, false, true, RopeStyle.HALF, 151643, 151645), c);
+    }
+
+    @Test
+    void readsMistralAndAppliesDefaults() throws IOException {
+        ModelConfig c = readJson("""
+                {"architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu",
+                 "hidden_size": 4096, "intermediate_size": 14336, "max_position_embeddings": 32768,
+                 "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+                 "rope_theta": 10000.0, "sliding_window": 4096, "vocab_size": 32000}
+                """);
+        assertEquals(new ModelConfig("MistralForCausalLM", 32000, 4096, 14336, 32, 32, 8, 128, 1e-5, 10000.0, 32768,
+                false, false, false, RopeStyle.HALF, 1, 2), c);
+
+        // No num_key_value_heads, head_dim, rope_theta, tie_word_embeddings or token ids: transformers' defaults.
+        ModelConfig d = readJson("""
+                {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+                 "num_attention_heads": 4, "num_hidden_layers": 2, "rms_norm_eps": 1e-05, "vocab_size": 100,
+                 "max_position_embeddings": 256, "head_dim": null}
+                """);
+        assertEquals(new ModelConfig("LlamaForCausalLM", 100, 64, 128, 2, 4, 4, 16, 1e-5, 10000.0, 256,
+                false, false, false, RopeStyle.HALF, -1, -1), d);
+    }
+
+    @Test
+    void readsRopeThetaFromTransformers5RopeParameters() throws IOException {
+        ModelConfig c = readJson("""
+                {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+                 "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 100, "max_position_embeddings": 256,
+                 "rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"}}
+                """);
+        assertEquals(500000.0, c.ropeTheta());
+    }
+
+    @Test
+    void unsupportedArchitectureIsNamed() throws IOException {
+        HfpruneException e = assertThrows(HfpruneException.class, () -> readJson("""
+                {"architectures": ["GPT2LMHeadModel"], "n_embd": 768, "vocab_size": 50257}
+                """));
+        assertTrue(e.getMessage().contains("unsupported architecture GPT2LMHeadModel"), e.getMessage());
+        assertTrue(e.getMessage().contains("LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"),
+                e.getMessage());
+    }
+
+    @Test
+    void missingArchitecturesIsUnsupported() {
+        HfpruneException e = assertThrows(HfpruneException.class, () -> readJson("""
+                {"hidden_size": 64, "vocab_size": 100}
+                """));
+        assertTrue(e.getMessage().contains("unsupported architecture"), e.getMessage());
+        assertTrue(e.getMessage().contains("architectures"), e.getMessage());
+    }
+
+    @Test
+    void settingsTheForwardPassLacksAreRejected() {
+        String base = """
+                {"architectures": ["%s"], "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+                 "num_hidden_layers": 2, "vocab_size": 100, %s}
+                """;
+        HfpruneException bias = assertThrows(HfpruneException.class,
+                () -> readJson(base.formatted("Qwen3ForCausalLM", "\"attention_bias\": true")));
+        assertTrue(bias.getMessage().contains("attention_bias"), bias.getMessage());
+        HfpruneException act = assertThrows(HfpruneException.class,
+                () -> readJson(base.formatted("LlamaForCausalLM", "\"hidden_act\": \"gelu\"")));
+        assertTrue(act.getMessage().contains("gelu"), act.getMessage());
+        HfpruneException missing = assertThrows(HfpruneException.class,
+                () -> readJson(base.formatted("LlamaForCausalLM", "\"rms_norm_eps\": 1e-5").replace("\"vocab_size\": 100, ", "")));
+        assertTrue(missing.getMessage().contains("lacks vocab_size"), missing.getMessage());
+        HfpruneException gqa = assertThrows(HfpruneException.class,
+                () -> readJson(base.formatted("LlamaForCausalLM", "\"num_key_value_heads\": 3")));
+        assertTrue(gqa.getMessage().contains("config.json"), gqa.getMessage());
+        assertFalse(gqa.getMessage().isBlank());
+    }
+
+    @Test
+    void missingConfigIsReported() {
+        HfpruneException e = assertThrows(HfpruneException.class, () -> HfConfigs.read(dir));
+        assertTrue(e.getMessage().contains("config.json"), e.getMessage());
+    }
+}
