@@ -73,6 +73,7 @@ public class BenchCommand implements Runnable {
                     s.numHiddenLayers(), s.numAttentionHeads(), s.numKeyValueHeads());
             out.printf("%-28s %7s %12s %10s %12s %7s %10s%n", "model", "threads", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "peak RSS");
             try (Checkpoint checkpoint = model.open()) {
+                ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before threads are set
                 for (int n : threads) {
                     JniUtils.setNumThreads(n);
                     double matmul = matmulGflops();
