@@ -1,0 +1,148 @@
+package ai.hfprune.pipeline.common;
+
+import ai.hfprune.engine.HfpruneException;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+
+/**
+ * Every setting of the pipeline, in one place. A setting comes from (first that has it): a command-line flag,
+ * an environment variable ({@code HFPRUNE_} + the key in upper case with dots as underscores, e.g.
+ * {@code HFPRUNE_COVERAGE_MIN_TOKENS}), a properties file, or the default below.
+ */
+public final class PipelineConfig {
+
+    /** Keys with their defaults and meaning; the README's table is made from this. */
+    public static final Map<String, String[]> SETTINGS = new LinkedHashMap<>();
+
+    static {
+        setting("bootstrap.servers", "", "Kafka bootstrap servers; empty: the embedded broker (run only)");
+        setting("topic.prefix", "hfprune.", "prefix of every topic name");
+        setting("topic.partitions", "4", "partitions of each topic created on start");
+        setting("topic.replication", "1", "replication factor of each topic created on start");
+        setting("schema.registry.url", "mock://hfprune", "mock://SCOPE (in memory, one JVM) or the URL of a Confluent-compatible registry");
+        setting("model", "", "GGUF file or Hugging Face directory; empty: stories260K from the assets");
+        setting("criteria", "entropy", "comma list of criteria the scorers compute (entropy, ce, activation, magnitude, random)");
+        setting("seq.len", "128", "tokens per calibration window, T");
+        setting("batch.windows", "8", "windows per TokenBatch, B");
+        setting("data", "", "comma list of .txt/.jsonl files or folders; empty: TinyStories train-head-2MiB.txt from the assets");
+        setting("max.windows", "64", "windows the sampler sends from files (0: all)");
+        setting("sampler.rate.batches.per.second", "0", "rate limit of the sampler (0: none)");
+        setting("sampler.jsonl.field", "text", "the text field of .jsonl documents");
+        setting("coverage.min.tokens", "8192", "first prune trigger once this many tokens are aggregated");
+        setting("coverage.every.tokens", "8192", "a further trigger every this many more tokens");
+        setting("prune.mlp.ratio", "0.2", "fraction of MLP neurons removed");
+        setting("prune.attn.ratio", "0", "fraction of attention removed, in whole KV groups");
+        setting("prune.allocation", "uniform", "uniform or global");
+        setting("output.root", "pruned", "folder under which the pruner writes model versions");
+        setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
+        setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
+        setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder");
+        setting("metrics.port", "0", "port of /metrics (Prometheus); 0: an ephemeral port, -1: off");
+        setting("instance.id", "", "this process's id (scorer transactional ids, metrics tags); empty: host-pid");
+    }
+
+    private static void setting(String key, String defaultValue, String doc) {
+        SETTINGS.put(key, new String[] {defaultValue, doc});
+    }
+
+    private final Map<String, String> values;
+
+    private PipelineConfig(Map<String, String> values) {
+        this.values = values;
+    }
+
+    /** Defaults only. */
+    public static PipelineConfig defaults() {
+        return load(Map.of(), null, Map.of());
+    }
+
+    /**
+     * @param flags          settings given on the command line (highest precedence)
+     * @param propertiesFile may be null
+     * @param env            usually {@code System.getenv()}
+     */
+    public static PipelineConfig load(Map<String, String> flags, Path propertiesFile, Map<String, String> env) {
+        Map<String, String> values = new TreeMap<>();
+        SETTINGS.forEach((k, v) -> values.put(k, v[0]));
+        if (propertiesFile != null) {
+            Properties p = new Properties();
+            try (Reader r = Files.newBufferedReader(propertiesFile)) {
+                p.load(r);
+            } catch (IOException e) {
+                throw new HfpruneException("cannot read properties file " + propertiesFile + ": " + e.getMessage(), e);
+            }
+            p.stringPropertyNames().forEach(k -> values.put(known(k, propertiesFile.toString()), p.getProperty(k)));
+        }
+        for (String key : SETTINGS.keySet()) {
+            String fromEnv = env.get(envName(key));
+            if (fromEnv != null) {
+                values.put(key, fromEnv);
+            }
+        }
+        flags.forEach((k, v) -> values.put(known(k, "the command line"), v));
+        return new PipelineConfig(values);
+    }
+
+    public static String envName(String key) {
+        return "HFPRUNE_" + key.toUpperCase(Locale.ROOT).replace('.', '_');
+    }
+
+    private static String known(String key, String where) {
+        if (!SETTINGS.containsKey(key)) {
+            throw new HfpruneException("unknown setting '" + key + "' in " + where + " (known: " + String.join(", ", SETTINGS.keySet()) + ")");
+        }
+        return key;
+    }
+
+    /** A copy with some settings replaced. */
+    public PipelineConfig with(String key, String value) {
+        Map<String, String> copy = new TreeMap<>(values);
+        copy.put(known(key, "code"), value);
+        return new PipelineConfig(copy);
+    }
+
+    public String get(String key) {
+        return values.get(known(key, "code"));
+    }
+
+    public int getInt(String key) {
+        try {
+            return Integer.parseInt(get(key).trim());
+        } catch (NumberFormatException e) {
+            throw new HfpruneException("setting " + key + " must be a whole number, got '" + get(key) + "'");
+        }
+    }
+
+    public long getLong(String key) {
+        try {
+            return Long.parseLong(get(key).trim());
+        } catch (NumberFormatException e) {
+            throw new HfpruneException("setting " + key + " must be a whole number, got '" + get(key) + "'");
+        }
+    }
+
+    public double getDouble(String key) {
+        try {
+            return Double.parseDouble(get(key).trim());
+        } catch (NumberFormatException e) {
+            throw new HfpruneException("setting " + key + " must be a number, got '" + get(key) + "'");
+        }
+    }
+
+    public Map<String, String> asMap() {
+        return Map.copyOf(values);
+    }
+
+    @Override
+    public String toString() {
+        return values.toString();
+    }
+}
