@@ -1,0 +1,207 @@
+package ai.hfprune.pipeline.aggregator;
+
+import ai.hfprune.pipeline.common.MetricsServer;
+import ai.hfprune.pipeline.common.ModelInfo;
+import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.Topics;
+import ai.hfprune.schemas.CoverageSnapshot;
+import ai.hfprune.schemas.LayerScores;
+import ai.hfprune.schemas.Structure;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+
+import java.io.IOException;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+
+/**
+ * The aggregator service: the {@link AggregatorTopology} on Kafka Streams with exactly-once processing, and
+ * interactive queries of its stores over HTTP ({@code /coverage}, {@code /scores?key=model|criterion&layer=L}).
+ */
+public final class AggregatorService implements AutoCloseable {
+
+    private final PipelineConfig config;
+    private final String bootstrap;
+    private final List<ModelInfo> models;
+    private final MeterRegistry meters;
+    private KafkaStreams streams;
+    private KafkaStreamsMetrics streamsMetrics;
+
+    public AggregatorService(PipelineConfig config, String bootstrap, List<ModelInfo> models, MeterRegistry meters) {
+        this.config = config;
+        this.bootstrap = bootstrap;
+        this.models = models;
+        this.meters = meters;
+    }
+
+    public void start() {
+        Topics topics = Topics.of(config);
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get("topic.prefix") + "aggregator");
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir());
+        props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.getInt("topic.replication"));
+        props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.ByteArraySerde.class);
+        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+        // score snapshots of large models exceed Kafka's default 1 MB records
+        props.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topics.MAX_RECORD_BYTES);
+        props.put(StreamsConfig.topicPrefix("max.message.bytes"), String.valueOf(Topics.MAX_RECORD_BYTES));
+        streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
+                config.getLong("coverage.every.tokens"), meters), props);
+        streamsMetrics = new KafkaStreamsMetrics(streams);
+        streamsMetrics.bindTo(meters);
+        streams.start();
+        awaitRunning(Duration.ofSeconds(120));
+    }
+
+    private String stateDir() {
+        String dir = config.get("state.dir");
+        if (!dir.isBlank()) {
+            return dir;
+        }
+        try {
+            Path tmp = Files.createTempDirectory("hfprune-aggregator-");
+            tmp.toFile().deleteOnExit();
+            return tmp.toString();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot create a state folder: " + e.getMessage(), e);
+        }
+    }
+
+    private void awaitRunning(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (streams.state() != KafkaStreams.State.RUNNING) {
+            if (streams.state() == KafkaStreams.State.ERROR || streams.state() == KafkaStreams.State.NOT_RUNNING
+                    || System.nanoTime() > deadline) {
+                throw new IllegalStateException("the aggregator did not start: Kafka Streams is " + streams.state());
+            }
+            sleep(50);
+        }
+    }
+
+    /** Coverage of every model|criterion this instance holds. */
+    public Map<String, CoverageSnapshot> coverage() {
+        Map<String, CoverageSnapshot> out = new LinkedHashMap<>();
+        try (KeyValueIterator<String, CoverageSnapshot> it = this.<CoverageSnapshot>store(PartialAggregator.COVERAGE).all()) {
+            while (it.hasNext()) {
+                KeyValue<String, CoverageSnapshot> kv = it.next();
+                out.put(kv.key, kv.value);
+            }
+        }
+        return out;
+    }
+
+    /** The current sums of one layer of a model|criterion, if this instance holds them. */
+    public Optional<LayerScores> scores(String modelCriterion, int layer) {
+        ReadOnlyKeyValueStore<String, double[]> sums = store(PartialAggregator.SUMS);
+        double[] mlp = sums.get(modelCriterion + "|" + layer + "|" + Structure.MLP);
+        double[] heads = sums.get(modelCriterion + "|" + layer + "|" + Structure.HEADS);
+        if (mlp == null && heads == null) {
+            return Optional.empty();
+        }
+        return Optional.of(new LayerScores(layer, PartialAggregator.boxed(mlp), PartialAggregator.boxed(heads)));
+    }
+
+    private <V> ReadOnlyKeyValueStore<String, V> store(String name) {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return streams.store(StoreQueryParameters.fromNameAndType(name, QueryableStoreTypes.<String, V>keyValueStore()));
+            } catch (InvalidStateStoreException e) {
+                if (attempt > 100) {
+                    throw e; // still rebalancing after 5 s
+                }
+                sleep(50);
+            }
+        }
+    }
+
+    /** Serves {@code /coverage} and {@code /scores} as JSON on the process's HTTP server. */
+    public void serveQueries(MetricsServer http) {
+        ObjectMapper json = new ObjectMapper();
+        http.handle("/coverage", exchange -> {
+            ObjectNode root = json.createObjectNode();
+            coverage().forEach((key, c) -> root.putObject(key)
+                    .put("tokens", c.getTokens()).put("windows", c.getWindows()).put("batches", c.getBatches())
+                    .put("pendingBatches", c.getPendingBatches()).put("layersComplete", c.getLayersComplete())
+                    .put("numLayers", c.getNumLayers()).put("version", c.getVersion()));
+            MetricsServer.respond(exchange, 200, "application/json", root.toPrettyString());
+        });
+        http.handle("/scores", exchange -> {
+            Map<String, String> q = query(exchange.getRequestURI().getRawQuery());
+            Optional<LayerScores> scores;
+            try {
+                scores = scores(q.getOrDefault("key", ""), Integer.parseInt(q.getOrDefault("layer", "-1")));
+            } catch (NumberFormatException e) {
+                scores = Optional.empty();
+            }
+            if (scores.isEmpty()) {
+                MetricsServer.respond(exchange, 404, "application/json",
+                        "{\"error\":\"no scores here for key=model@sha256|criterion and layer=L (see /coverage for keys)\"}");
+                return;
+            }
+            ObjectNode root = json.createObjectNode().put("key", q.get("key")).put("layer", scores.get().getLayer());
+            ArrayNode mlp = root.putArray("mlp");
+            scores.get().getMlp().forEach(mlp::add);
+            ArrayNode heads = root.putArray("heads");
+            scores.get().getHeads().forEach(heads::add);
+            MetricsServer.respond(exchange, 200, "application/json", root.toString());
+        });
+    }
+
+    private static Map<String, String> query(String raw) {
+        Map<String, String> out = new LinkedHashMap<>();
+        if (raw != null) {
+            for (String pair : raw.split("&")) {
+                int eq = pair.indexOf('=');
+                if (eq > 0) {
+                    out.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
+                            URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+                }
+            }
+        }
+        return out;
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (streams != null) {
+            streams.close(Duration.ofSeconds(30));
+            streams = null;
+        }
+        if (streamsMetrics != null) {
+            streamsMetrics.close();
+        }
+    }
+}
