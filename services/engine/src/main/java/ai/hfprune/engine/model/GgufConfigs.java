@@ -10,6 +10,11 @@ public final class GgufConfigs {
     private GgufConfigs() {
     }
 
+    /** GGUF stores these as float32: 1e-5 arrives as 9.99999974738e-06; keep the number the float stands for. */
+    private static double shortest(Number n) {
+        return n instanceof Float f ? Double.parseDouble(Float.toString(f)) : n.doubleValue();
+    }
+
     public static ModelConfig read(GgufFile gguf) {
         String arch = gguf.string("general.architecture");
         if (!"llama".equals(arch)) {
@@ -38,8 +43,8 @@ public final class GgufConfigs {
                     heads,
                     kvHeads == null ? heads : kvHeads.intValue(),
                     keyLength == null ? hidden / heads : keyLength.intValue(),
-                    eps == null ? 1e-5 : eps.doubleValue(),
-                    theta == null ? 10000.0 : theta.doubleValue(),
+                    eps == null ? 1e-5 : shortest(eps),
+                    theta == null ? 10000.0 : shortest(theta),
                     context == null ? 2048 : context.intValue(),
                     !gguf.tensors().containsKey("output.weight"),
                     false,

@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Reads and writes Hugging Face {@code config.json} for the decoder architectures hfprune supports.
@@ -43,9 +44,32 @@ public final class HfConfigs {
             "Qwen2ForCausalLM", 32768,
             "Qwen3ForCausalLM", 32768);
 
+    /**
+     * Per-layer widths of a non-uniformly pruned model (hfprune's extension; see {@link #write(ModelConfig, LayerWidths, Path)}).
+     * Standard transformers ignores these keys and cannot load such a checkpoint.
+     */
+    public static final String INTERMEDIATE_SIZES = "intermediate_sizes";
+    public static final String ATTENTION_HEADS_PER_LAYER = "num_attention_heads_per_layer";
+    public static final String KEY_VALUE_HEADS_PER_LAYER = "num_key_value_heads_per_layer";
+
     /** Reads {@code modelDir/config.json}. */
     public static ModelConfig read(Path modelDir) {
         Path file = modelDir.resolve(CONFIG_FILE);
+        return parse(readTree(file), file.toString());
+    }
+
+    /**
+     * The per-layer widths {@code modelDir/config.json} declares, if it has the per-layer lists; empty for a standard
+     * config (whose scalar fields then bound, but need not equal, each layer's width).
+     */
+    public static Optional<LayerWidths> readLayerWidths(Path modelDir) {
+        Path file = modelDir.resolve(CONFIG_FILE);
+        JsonNode root = readTree(file);
+        return Optional.ofNullable(layerWidths(root, parse(root, file.toString()), file.toString()));
+    }
+
+    private static JsonNode readTree(Path file) {
+        Path modelDir = file.getParent();
         if (!Files.isRegularFile(file)) {
             throw new HfpruneException(modelDir + " has no " + CONFIG_FILE);
         }
@@ -60,10 +84,10 @@ public final class HfConfigs {
         if (root == null || !root.isObject()) {
             throw new HfpruneException(file + " is not a JSON object");
         }
-        return parse(root, file.toString());
+        return root;
     }
 
-    /** Parses a config.json tree; {@code where} names it in error messages. */
+    /** Parses a config.json tree (checking the per-layer lists, if any); {@code where} names it in error messages. */
     public static ModelConfig parse(JsonNode root, String where) {
         Fields f = new Fields(root, where);
         String arch = architecture(root, where);
@@ -105,8 +129,9 @@ public final class HfConfigs {
             ropeTheta = f.optionalDouble(root.get("rope_parameters"), "rope_theta");
         }
         Integer maxPos = f.optionalInt("max_position_embeddings");
+        ModelConfig config;
         try {
-            return new ModelConfig(
+            config = new ModelConfig(
                     arch,
                     f.requiredInt("vocab_size"),
                     hidden,
@@ -127,6 +152,35 @@ public final class HfConfigs {
         } catch (IllegalArgumentException e) {
             throw new HfpruneException(where + ": " + e.getMessage());
         }
+        layerWidths(root, config, where); // a malformed list is an error even for callers that do not use it
+        return config;
+    }
+
+    /** The per-layer lists, checked against the scalar fields; null when config.json has none of them. */
+    private static LayerWidths layerWidths(JsonNode root, ModelConfig c, String where) {
+        String[] keys = {INTERMEDIATE_SIZES, ATTENTION_HEADS_PER_LAYER, KEY_VALUE_HEADS_PER_LAYER};
+        int present = 0;
+        for (String key : keys) {
+            present += root.hasNonNull(key) ? 1 : 0;
+        }
+        if (present == 0) {
+            return null;
+        }
+        if (present < keys.length) {
+            throw new HfpruneException(where + ": per-layer widths need all of " + String.join(", ", keys)
+                    + ", not only some of them");
+        }
+        Fields f = new Fields(root, where);
+        int[] mlp = f.positiveInts(INTERMEDIATE_SIZES, c.numHiddenLayers(), "intermediate_size", c.intermediateSize());
+        int[] heads = f.positiveInts(ATTENTION_HEADS_PER_LAYER, c.numHiddenLayers(), "num_attention_heads", c.numAttentionHeads());
+        int[] kv = f.positiveInts(KEY_VALUE_HEADS_PER_LAYER, c.numHiddenLayers(), "num_key_value_heads", c.numKeyValueHeads());
+        for (int l = 0; l < kv.length; l++) {
+            if (heads[l] % kv[l] != 0) {
+                throw new HfpruneException(where + ": layer " + l + " has " + heads[l] + " attention heads for " + kv[l]
+                        + " key/value heads; " + ATTENTION_HEADS_PER_LAYER + " must be multiples of " + KEY_VALUE_HEADS_PER_LAYER);
+            }
+        }
+        return new LayerWidths(mlp, heads, kv);
     }
 
     private static String architecture(JsonNode root, String where) {
@@ -147,6 +201,20 @@ public final class HfConfigs {
      * {@code AutoModelForCausalLM.from_pretrained(modelDir)} loads the checkpoint and {@code read} gives back {@code c}.
      */
     public static void write(ModelConfig c, Path modelDir) {
+        write(c, null, modelDir);
+    }
+
+    /**
+     * Writes config.json for a model whose layers may differ in width. Uniform widths (or null) give a standard
+     * config.json. Otherwise the scalar fields hold upper bounds and the lists {@value #INTERMEDIATE_SIZES},
+     * {@value #ATTENTION_HEADS_PER_LAYER} and {@value #KEY_VALUE_HEADS_PER_LAYER} the exact widths: hfprune reads them,
+     * but standard transformers (and llama.cpp's converter) build every layer at the scalar width and fail on the
+     * narrower weights, so such a checkpoint needs a loader that knows these keys.
+     */
+    public static void write(ModelConfig c, LayerWidths widths, Path modelDir) {
+        if (widths != null) {
+            checkWidths(c, widths);
+        }
         String modelType = MODEL_TYPES.get(c.architecture());
         if (modelType == null) {
             throw new IllegalArgumentException("unsupported architecture " + c.architecture() + " (supported: " + SUPPORTED + ")");
@@ -174,6 +242,11 @@ public final class HfConfigs {
         o.put("num_hidden_layers", c.numHiddenLayers());
         o.put("num_attention_heads", c.numAttentionHeads());
         o.put("num_key_value_heads", c.numKeyValueHeads());
+        if (widths != null && !widths.isUniform()) {
+            putInts(o, INTERMEDIATE_SIZES, widths.intermediateSizes());
+            putInts(o, ATTENTION_HEADS_PER_LAYER, widths.numAttentionHeads());
+            putInts(o, KEY_VALUE_HEADS_PER_LAYER, widths.numKeyValueHeads());
+        }
         o.put("head_dim", c.headDim());
         o.put("hidden_act", "silu");
         o.put("rms_norm_eps", c.rmsNormEps());
@@ -211,6 +284,27 @@ public final class HfConfigs {
         }
     }
 
+    /** Per-layer widths must fit under the config's scalar fields, and equal them when all layers are alike. */
+    private static void checkWidths(ModelConfig c, LayerWidths w) {
+        if (w.numLayers() != c.numHiddenLayers()) {
+            throw new IllegalArgumentException(w.numLayers() + " per-layer widths for " + c.numHiddenLayers() + " layers");
+        }
+        boolean fits = w.maxIntermediateSize() <= c.intermediateSize() && w.maxAttentionHeads() <= c.numAttentionHeads()
+                && w.maxKeyValueHeads() <= c.numKeyValueHeads();
+        boolean exactIfUniform = !w.isUniform() || (w.intermediateSize(0) == c.intermediateSize()
+                && w.numAttentionHeads(0) == c.numAttentionHeads() && w.numKeyValueHeads(0) == c.numKeyValueHeads());
+        if (!fits || !exactIfUniform) {
+            throw new IllegalArgumentException(w + " do not agree with the config " + c);
+        }
+    }
+
+    private static void putInts(ObjectNode o, String key, int[] values) {
+        var array = o.putArray(key);
+        for (int v : values) {
+            array.add(v);
+        }
+    }
+
     /** Token ids are -1 in {@link ModelConfig} when config.json has none (null). */
     private static void putTokenId(ObjectNode o, String key, int id) {
         if (id < 0) {
@@ -245,6 +339,25 @@ public final class HfConfigs {
                 throw new HfpruneException(where + ": " + key + " must be a positive integer, got " + v);
             }
             return v.asInt();
+        }
+
+        /** A list of {@code length} positive integers, none above {@code bound} (the value of {@code boundKey}). */
+        int[] positiveInts(String key, int length, String boundKey, int bound) {
+            JsonNode v = root.get(key);
+            if (!v.isArray() || v.size() != length) {
+                throw new HfpruneException(where + ": " + key + " must be a list of " + length
+                        + " integers (one per layer), got " + v);
+            }
+            int[] out = new int[length];
+            for (int i = 0; i < length; i++) {
+                JsonNode e = v.get(i);
+                if (!e.isIntegralNumber() || !e.canConvertToInt() || e.asInt() <= 0 || e.asInt() > bound) {
+                    throw new HfpruneException(where + ": " + key + "[" + i + "] must be an integer in [1, " + bound
+                            + "] (" + boundKey + "), got " + e);
+                }
+                out[i] = e.asInt();
+            }
+            return out;
         }
 
         Double optionalDouble(JsonNode node, String key) {

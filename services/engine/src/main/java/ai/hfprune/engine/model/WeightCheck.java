@@ -10,10 +10,11 @@ import java.util.Arrays;
  * its config implies, so that a mismatch is reported by name rather than as a failed matrix product deep in the
  * forward pass.
  *
- * <p>Structured pruning narrows layers without a per-layer record in config.json, so within a layer the attention may
- * have fewer whole heads than the config (q/o by query heads, k/v by key/value heads, keeping whole GQA groups) and the
- * MLP fewer channels than intermediate_size, as long as the layer's tensors agree with each other. Everything else
- * (vocabulary, hidden size, head_dim, norms) must match exactly.
+ * <p>Structured pruning narrows layers, so within a layer the attention may have fewer whole heads than the config
+ * (q/o by query heads, k/v by key/value heads, keeping whole GQA groups) and the MLP fewer channels than
+ * intermediate_size, as long as the layer's tensors agree with each other; where config.json lists the per-layer widths,
+ * {@link #checkLayerWidths} holds the weights to them. Everything else (vocabulary, hidden size, head_dim, norms) must
+ * match exactly.
  */
 public final class WeightCheck {
     private WeightCheck() {
@@ -63,6 +64,48 @@ public final class WeightCheck {
             long mlpRows = rows(s, p + "mlp.gate_proj.weight", c.intermediateSize(), hidden, 1);
             expect(s, p + "mlp.up_proj.weight", "as gate_proj has " + mlpRows + " rows", mlpRows, hidden);
             expect(s, p + "mlp.down_proj.weight", "as gate_proj has " + mlpRows + " rows", hidden, mlpRows);
+        }
+    }
+
+    /**
+     * Each layer's width as its weights have it (q_proj, k_proj and gate_proj rows); call after {@link #checkShapes},
+     * which guarantees the other tensors of the layer agree.
+     */
+    public static LayerWidths layerWidths(ModelConfig c, TensorSource s) {
+        int n = c.numHiddenLayers();
+        int[] mlp = new int[n];
+        int[] heads = new int[n];
+        int[] kv = new int[n];
+        for (int i = 0; i < n; i++) {
+            String p = "model.layers." + i + ".";
+            mlp[i] = (int) s.shape(p + "mlp.gate_proj.weight")[0];
+            heads[i] = (int) (s.shape(p + "self_attn.q_proj.weight")[0] / c.headDim());
+            kv[i] = (int) (s.shape(p + "self_attn.k_proj.weight")[0] / c.headDim());
+        }
+        return new LayerWidths(mlp, heads, kv);
+    }
+
+    /**
+     * Checks that the weights have exactly the per-layer widths config.json declares (its optional per-layer lists),
+     * after {@link #checkShapes}.
+     */
+    public static void checkLayerWidths(ModelConfig c, LayerWidths declared, TensorSource s) {
+        LayerWidths actual = layerWidths(c, s);
+        for (int i = 0; i < c.numHiddenLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            mustEqual(HfConfigs.INTERMEDIATE_SIZES, i, declared.intermediateSize(i), actual.intermediateSize(i),
+                    p + "mlp.gate_proj.weight " + shape(s, p + "mlp.gate_proj.weight"));
+            mustEqual(HfConfigs.ATTENTION_HEADS_PER_LAYER, i, declared.numAttentionHeads(i), actual.numAttentionHeads(i),
+                    p + "self_attn.q_proj.weight " + shape(s, p + "self_attn.q_proj.weight"));
+            mustEqual(HfConfigs.KEY_VALUE_HEADS_PER_LAYER, i, declared.numKeyValueHeads(i), actual.numKeyValueHeads(i),
+                    p + "self_attn.k_proj.weight " + shape(s, p + "self_attn.k_proj.weight"));
+        }
+    }
+
+    private static void mustEqual(String key, int layer, int declared, int actual, String tensor) {
+        if (declared != actual) {
+            throw new HfpruneException("config.json's " + key + "[" + layer + "] is " + declared + " but the weights have "
+                    + actual + " (" + tensor + ")");
         }
     }
 

@@ -2,7 +2,9 @@ package ai.hfprune.engine.io;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.model.HfConfigs;
+import ai.hfprune.engine.model.LayerWidths;
 import ai.hfprune.engine.model.ModelConfig;
+import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.engine.model.RopeStyle;
 import ai.hfprune.engine.testing.TinyCheckpoints;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -168,6 +170,62 @@ class HfConfigsTest {
                 () -> readJson(base.formatted("LlamaForCausalLM", "\"num_key_value_heads\": 3")));
         assertTrue(gqa.getMessage().contains("config.json"), gqa.getMessage());
         assertFalse(gqa.getMessage().isBlank());
+    }
+
+    @Test
+    void perLayerWidthsRoundTrip() throws IOException {
+        ModelConfig c = TinyCheckpoints.tinyConfig("Qwen2ForCausalLM"); // 2 layers, 48 neurons, 4 heads over 2 KV heads
+        LayerWidths widths = new LayerWidths(new int[] {48, 20}, new int[] {4, 2}, new int[] {2, 1});
+        HfConfigs.write(c, widths, dir);
+        assertEquals(c, HfConfigs.read(dir));
+        assertEquals(widths, HfConfigs.readLayerWidths(dir).orElseThrow());
+        JsonNode json = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
+        assertEquals("[48,20]", json.get("intermediate_sizes").toString());
+        assertEquals("[4,2]", json.get("num_attention_heads_per_layer").toString());
+        assertEquals("[2,1]", json.get("num_key_value_heads_per_layer").toString());
+
+        // uniform widths (or none) keep config.json standard
+        HfConfigs.write(c, LayerWidths.uniform(c), dir);
+        assertTrue(HfConfigs.readLayerWidths(dir).isEmpty());
+        assertFalse(Files.readString(dir.resolve("config.json")).contains("intermediate_sizes"));
+        assertThrows(IllegalArgumentException.class,
+                () -> HfConfigs.write(c, new LayerWidths(new int[] {49, 20}, new int[] {4, 2}, new int[] {2, 1}), dir),
+                "wider than the config");
+    }
+
+    @Test
+    void malformedPerLayerWidthsAreRejected() {
+        String base = """
+                {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 100, %s}
+                """;
+        String heads = "\"num_attention_heads_per_layer\": [4, 2], \"num_key_value_heads_per_layer\": [2, 1]";
+        HfpruneException partial = assertThrows(HfpruneException.class,
+                () -> readJson(base.formatted("\"intermediate_sizes\": [128, 64]")));
+        assertTrue(partial.getMessage().contains("need all of intermediate_sizes"), partial.getMessage());
+        HfpruneException length = assertThrows(HfpruneException.class,
+                () -> readJson(base.formatted("\"intermediate_sizes\": [128], " + heads)));
+        assertTrue(length.getMessage().contains("intermediate_sizes must be a list of 2 integers"), length.getMessage());
+        HfpruneException wide = assertThrows(HfpruneException.class,
+                () -> readJson(base.formatted("\"intermediate_sizes\": [128, 200], " + heads)));
+        assertTrue(wide.getMessage().contains("intermediate_sizes[1] must be an integer in [1, 128]"), wide.getMessage());
+        HfpruneException gqa = assertThrows(HfpruneException.class, () -> readJson(base.formatted(
+                "\"intermediate_sizes\": [128, 64], \"num_attention_heads_per_layer\": [4, 3], "
+                        + "\"num_key_value_heads_per_layer\": [2, 2]")));
+        assertTrue(gqa.getMessage().contains("layer 1 has 3 attention heads for 2 key/value heads"), gqa.getMessage());
+    }
+
+    @Test
+    void declaredWidthsMustMatchTheWeights(@TempDir Path model) {
+        ModelConfig c = TinyCheckpoints.writeTinyRandom(model, "LlamaForCausalLM", 3, "F32", SafetensorsWriter.NO_SHARDING);
+        try (SafetensorsSource s = SafetensorsSource.open(model)) {
+            assertEquals(LayerWidths.uniform(c), WeightCheck.layerWidths(c, s));
+            WeightCheck.checkLayerWidths(c, LayerWidths.uniform(c), s);
+            HfpruneException e = assertThrows(HfpruneException.class, () -> WeightCheck.checkLayerWidths(c,
+                    new LayerWidths(new int[] {48, 40}, new int[] {4, 4}, new int[] {2, 2}), s));
+            assertTrue(e.getMessage().contains("intermediate_sizes[1] is 40 but the weights have 48"), e.getMessage());
+            assertTrue(e.getMessage().contains("model.layers.1.mlp.gate_proj.weight [48, 32]"), e.getMessage());
+        }
     }
 
     @Test

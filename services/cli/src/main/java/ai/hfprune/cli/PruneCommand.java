@@ -1,0 +1,145 @@
+package ai.hfprune.cli;
+
+import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.importance.ScoresFile;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.prune.Allocation;
+import ai.hfprune.engine.prune.HfExport;
+import ai.hfprune.engine.prune.LayerPlan;
+import ai.hfprune.engine.prune.ParameterCount;
+import ai.hfprune.engine.prune.PruneOptions;
+import ai.hfprune.engine.prune.PruneReport;
+import ai.hfprune.engine.prune.PrunedModel;
+import ai.hfprune.engine.prune.Pruner;
+import ai.hfprune.engine.prune.ScoresCheck;
+import me.tongfei.progressbar.ProgressBar;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "prune", mixinStandardHelpOptions = true,
+        description = {"Remove the least important MLP neurons and attention KV groups and save the smaller model in"
+                + " Hugging Face format (model.safetensors, config.json, tokenizer.json, prune-report.json).",
+                "Scores come from --scores (written by hfprune score) or are computed here from --data/--criterion."})
+public class PruneCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelOption model;
+
+    @Option(names = "--scores", paramLabel = "scores.json",
+            description = "Scores written by 'hfprune score' for this model (instead of --data/--criterion/...).")
+    Path scoresFile;
+
+    @Mixin
+    ScoringOptions scoring;
+
+    @Option(names = "--mlp-ratio", required = true, paramLabel = "R", description = "Fraction of MLP neurons removed, in [0, 1).")
+    double mlpRatio;
+
+    @Option(names = "--attn-ratio", defaultValue = "0", paramLabel = "R",
+            description = "Fraction of attention removed in whole KV groups, in [0, 1) (default: ${DEFAULT-VALUE}).")
+    double attnRatio;
+
+    @Option(names = "--allocation", defaultValue = "uniform",
+            description = "uniform: the same width in every layer (standard config.json); global: one ranking across"
+                    + " layers, per-layer widths in config.json, which standard transformers cannot load (default: ${DEFAULT-VALUE}).")
+    String allocation;
+
+    @Option(names = "--min-keep", defaultValue = "0.1", paramLabel = "F",
+            description = "Global allocation: each layer keeps at least this fraction of its width (default: ${DEFAULT-VALUE}).")
+    double minKeep;
+
+    @Option(names = "--round-to", defaultValue = "1", paramLabel = "K",
+            description = "Round kept MLP widths to a multiple of K (default: ${DEFAULT-VALUE}).")
+    int roundTo;
+
+    @Option(names = "--skip-layers", split = ",", paramLabel = "L", description = "Layers left untouched, e.g. 0,4.")
+    List<Integer> skipLayers = List.of();
+
+    @Option(names = "--max-shard-size", defaultValue = "2GB", paramLabel = "SIZE",
+            description = "Split model.safetensors into shards above this size (default: ${DEFAULT-VALUE}).")
+    String maxShardSize;
+
+    @Option(names = "--force", description = "Replace --out if it exists and is not empty.")
+    boolean force;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to write the pruned model to.")
+    Path out;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        // Everything that can be refused without the model is refused first.
+        PruneOptions options = new PruneOptions(mlpRatio, attnRatio, Allocation.parse(allocation), minKeep, roundTo,
+                new HashSet<>(skipLayers));
+        HfExport.Options export = new HfExport.Options(ByteSizes.parse("--max-shard-size", maxShardSize), force);
+        checkScoreSource();
+        HfExport.checkOutput(model.path(), out, force);
+
+        try (Checkpoint checkpoint = model.open()) {
+            Scores scores;
+            int seqLen;
+            if (scoresFile != null) {
+                ScoresFile.Contents contents = ScoresFile.read(scoresFile);
+                ScoresCheck.requireSameModel(contents.modelName(), contents.modelSha256(), checkpoint.name(), checkpoint.sha256());
+                scores = contents.scores();
+                seqLen = contents.seqLen();
+            } else {
+                scores = scoring.score(checkpoint);
+                seqLen = scoring.seqLen();
+            }
+            PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
+            PruneReport report = PruneReport.of(checkpoint, scores, seqLen, pruned);
+            try (ProgressBar bar = Progress.bar("save", pruned.parameters(), "param")) {
+                HfExport.save(checkpoint, pruned, report, out, export, bar::stepBy);
+            }
+            printSummary(checkpoint, scores, pruned);
+        }
+        return 0;
+    }
+
+    /** --scores replaces the calibration options; giving both is a mistake worth naming. */
+    private void checkScoreSource() {
+        if (scoresFile == null) {
+            scoring.check();
+            return;
+        }
+        List<String> given = ScoringOptions.NAMES.stream()
+                .filter(name -> spec.commandLine().getParseResult().hasMatchedOption(name))
+                .toList();
+        if (!given.isEmpty()) {
+            throw new HfpruneException("--scores cannot be combined with " + String.join(", ", given)
+                    + ": the scores file already fixes the calibration");
+        }
+    }
+
+    private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned) {
+        PrintWriter w = spec.commandLine().getOut();
+        long before = ParameterCount.of(checkpoint.weights());
+        long after = pruned.parameters();
+        w.printf("pruned %s with %s scores (%d window%s, %d tokens): %,d -> %,d parameters (%.1f%% removed)%n",
+                checkpoint.name(), scores.criterion().id(), scores.windows(), scores.windows() == 1 ? "" : "s",
+                scores.tokens(), before, after, 100.0 * (before - after) / before);
+        w.printf("%-6s %-12s %-10s %s%n", "layer", "mlp", "heads", "kv heads");
+        for (LayerPlan p : pruned.plan().layers()) {
+            w.printf("%-6d %-12s %-10s %s%s%n", p.layer(),
+                    p.originalMlp() + " -> " + p.keptMlp().length,
+                    p.originalHeads() + " -> " + p.keptHeads().length,
+                    p.originalKvGroups() + " -> " + p.keptKvGroups().length,
+                    pruned.plan().options().skips(p.layer()) ? "  (skipped)" : "");
+        }
+        w.printf("saved to %s (Hugging Face format%s)%n", out,
+                pruned.widths().isUniform() ? "" : "; per-layer widths in config.json need hfprune's loader");
+    }
+}

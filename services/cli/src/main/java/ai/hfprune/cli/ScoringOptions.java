@@ -1,0 +1,83 @@
+package ai.hfprune.cli;
+
+import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.data.CalibrationData;
+import ai.hfprune.engine.importance.Criterion;
+import ai.hfprune.engine.importance.Finalizer;
+import ai.hfprune.engine.importance.ImportanceScorer;
+import ai.hfprune.engine.importance.Partial;
+import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.nn.LlamaModel;
+import me.tongfei.progressbar.ProgressBar;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/** The calibration options of {@code score} and {@code prune}, and the scoring loop they drive. */
+public class ScoringOptions {
+
+    /** The option names, so that a command can tell whether any was given. */
+    static final List<String> NAMES = List.of("--data", "--criterion", "--seq-len", "--max-windows", "--batch-windows", "--seed");
+
+    @Option(names = "--data", paramLabel = "FILE",
+            description = ".txt (documents split at <|endoftext|> lines) or .json (array of windows of token ids); "
+                    + "default: TinyStories train-head-2MiB.txt from the assets folder")
+    Path data;
+
+    @Option(names = "--criterion", defaultValue = "entropy",
+            description = "entropy (HFPrune), ce, activation, magnitude or random (default: ${DEFAULT-VALUE})")
+    String criterion;
+
+    @Option(names = "--seq-len", defaultValue = "128", description = "Tokens per window, T (default: ${DEFAULT-VALUE}).")
+    int seqLen;
+
+    @Option(names = "--max-windows", defaultValue = "0", description = "Use at most N windows (default: all).")
+    int maxWindows;
+
+    @Option(names = "--batch-windows", defaultValue = "8", description = "Windows per forward/backward pass (default: ${DEFAULT-VALUE}).")
+    int batchWindows;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random criterion (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    public Criterion criterion() {
+        return Criterion.parse(criterion);
+    }
+
+    public int seqLen() {
+        return seqLen;
+    }
+
+    /** Checks what can be checked before a model is opened; returns the data file. */
+    public Path check() {
+        criterion();
+        Path dataFile = data != null ? data : Assets.resolve(Assets.DEFAULT_CALIBRATION);
+        if (maxWindows < 0) {
+            throw new HfpruneException("--max-windows must be 0 (all) or positive, got " + maxWindows);
+        }
+        return dataFile;
+    }
+
+    /** Reads the calibration windows and scores every MLP neuron and query head of {@code checkpoint}, with a progress bar. */
+    public Scores score(Checkpoint checkpoint) {
+        Criterion c = criterion();
+        Path dataFile = check();
+        int[][] windows = CalibrationData.readWindows(dataFile, checkpoint::tokenizer,
+                checkpoint.config().vocabSize(), seqLen, maxWindows);
+        List<int[][]> batches = CalibrationData.batches(windows, batchWindows);
+        try (LlamaModel llama = checkpoint.load()) {
+            ImportanceScorer scorer = new ImportanceScorer(llama);
+            Partial total = scorer.zero(c);
+            try (ProgressBar bar = Progress.bar("score " + c.id(), (long) windows.length * seqLen, "tok")) {
+                for (int[][] batch : batches) {
+                    total = total.plus(scorer.score(batch, Set.of(c)).get(c));
+                    bar.stepBy((long) batch.length * seqLen);
+                }
+            }
+            return Finalizer.finalize(total, llama, seed);
+        }
+    }
+}

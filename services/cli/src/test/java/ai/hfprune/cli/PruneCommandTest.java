@@ -1,0 +1,226 @@
+package ai.hfprune.cli;
+
+import ai.hfprune.engine.importance.Criterion;
+import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.importance.ScoresFile;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.model.HfConfigs;
+import ai.hfprune.engine.model.RopeStyle;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code hfprune prune} end to end on stories260K, and its refusals of bad input. */
+class PruneCommandTest {
+
+    @TempDir
+    static Path shared;
+    static Path model;
+    static Path data;
+    /** Magnitude scores of stories260K, written by {@code hfprune score}. */
+    static Path scores;
+
+    @TempDir
+    Path tmp;
+
+    record Result(int exitCode, String out, String err) {
+    }
+
+    /** The real command line (Main's error handling) with prune registered, as Main will have it. */
+    static Result run(String... args) {
+        CommandLine cli = Main.commandLine();
+        if (!cli.getSubcommands().containsKey("prune")) {
+            cli.addSubcommand(new PruneCommand());
+        }
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cli.setOut(new PrintWriter(out, true));
+        cli.setErr(new PrintWriter(err, true));
+        return new Result(cli.execute(args), out.toString(), err.toString());
+    }
+
+    @BeforeAll
+    static void scoreOnce() {
+        System.setProperty("ai.djl.offline", "true");
+        model = Assets.resolve(Assets.DEFAULT_MODEL);
+        data = Assets.resolve(Assets.DEFAULT_CALIBRATION);
+        scores = shared.resolve("scores.json");
+        Result r = run("score", "--model", model.toString(), "--data", data.toString(), "--criterion", "magnitude",
+                "--seq-len", "32", "--max-windows", "2", "--out", scores.toString());
+        assertEquals(0, r.exitCode(), r.err());
+    }
+
+    @Test
+    void prunesFromAScoresFile() throws Exception {
+        Path out = tmp.resolve("pruned");
+        Result r = run("prune", "--model", model.toString(), "--scores", scores.toString(),
+                "--mlp-ratio", "0.25", "--attn-ratio", "0.25", "--max-shard-size", "200KB", "--out", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("-> ") && r.out().contains("parameters"), r.out());
+        assertTrue(r.out().contains("172 -> 129") && r.out().contains("8 -> 6") && r.out().contains("4 -> 3"), r.out());
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors.index.json")), "sharded at 200KB");
+        try (Checkpoint saved = Checkpoint.open(out)) {
+            assertEquals(129, saved.config().intermediateSize());
+            assertEquals(RopeStyle.HALF, saved.config().ropeStyle());
+            assertEquals("Once upon a time", saved.tokenizer().decode(concat(1, saved.tokenizer().encode("Once upon a time"))));
+        }
+        JsonNode report = new ObjectMapper().readTree(out.resolve("prune-report.json").toFile());
+        assertEquals("magnitude", report.at("/scores/criterion").asText());
+        assertEquals(32, report.at("/scores/seq_len").asInt());
+        assertEquals("stories260K", report.at("/input/name").asText());
+    }
+
+    /** Scoring on the fly gives exactly what scoring to a file and pruning from it gives. */
+    @Test
+    void scoresOnTheFlyLikeTheScoreCommand() throws Exception {
+        String[] calibration = {"--data", data.toString(), "--criterion", "entropy", "--seq-len", "32",
+                "--max-windows", "4", "--batch-windows", "2"};
+        String[] pruning = {"--mlp-ratio", "0.3", "--attn-ratio", "0.25", "--allocation", "global", "--round-to", "4",
+                "--skip-layers", "0,4"};
+        Path scoresFile = tmp.resolve("entropy.json");
+        assertEquals(0, run(concat(new String[] {"score", "--model", model.toString(), "--out", scoresFile.toString()},
+                calibration)).exitCode());
+
+        Path fromFile = tmp.resolve("from-file");
+        Path onTheFly = tmp.resolve("on-the-fly");
+        Result a = run(concat(new String[] {"prune", "--model", model.toString(), "--scores", scoresFile.toString(),
+                "--out", fromFile.toString()}, pruning));
+        Result b = run(concat(concat(new String[] {"prune", "--model", model.toString(), "--out", onTheFly.toString()},
+                calibration), pruning));
+        assertEquals(0, a.exitCode(), a.err());
+        assertEquals(0, b.exitCode(), b.err());
+        assertTrue(b.out().contains("(skipped)") && b.out().contains("hfprune's loader"), b.out());
+
+        ObjectMapper json = new ObjectMapper();
+        JsonNode ra = json.readTree(fromFile.resolve("prune-report.json").toFile());
+        JsonNode rb = json.readTree(onTheFly.resolve("prune-report.json").toFile());
+        assertEquals(ra.get("layers"), rb.get("layers"), "same kept neurons and heads");
+        assertEquals(ra.get("scores"), rb.get("scores"));
+        assertEquals(4, rb.at("/scores/windows").asInt());
+        assertEquals(128, rb.at("/scores/tokens").asInt());
+        assertEquals(172, rb.at("/layers/0/mlp/after").asInt(), "layer 0 skipped");
+        assertTrue(HfConfigs.readLayerWidths(onTheFly).isPresent(), "global allocation lists per-layer widths");
+        for (JsonNode layer : rb.get("layers")) {
+            assertEquals(0, layer.at("/mlp/after").asInt() % 4, "rounded to a multiple of 4: " + layer.at("/mlp/after"));
+        }
+    }
+
+    @Test
+    void badRatiosAreRefused() {
+        assertRefused(List.of("--mlp-ratio", "1.0"), "--mlp-ratio must be in [0, 1)");
+        assertRefused(List.of("--mlp-ratio", "-0.1"), "--mlp-ratio must be in [0, 1)");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--attn-ratio", "1"), "--attn-ratio must be in [0, 1)");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--attn-ratio", "0.3"),
+                "--attn-ratio 0.3 does not remove a whole number of KV groups", "allowed ratios are 0, 0.25, 0.5, 0.75");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--allocation", "even"), "unknown allocation 'even'");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--max-shard-size", "lots"), "--max-shard-size: cannot read 'lots'");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--skip-layers", "1,9"), "--skip-layers: layer 9 does not exist");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--criterion", "entropy"), "--scores cannot be combined with --criterion");
+    }
+
+    @Test
+    void aNonEmptyOutputDirectoryIsRefusedUnlessForced() throws Exception {
+        Path out = tmp.resolve("out");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("notes.txt"), "mine");
+        Result r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--mlp-ratio", "0.2",
+                "--out", out.toString());
+        assertOneError(r, "exists and is not empty", "--force");
+        assertTrue(Files.exists(out.resolve("notes.txt")));
+
+        r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--mlp-ratio", "0.2", "--force",
+                "--out", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertFalse(Files.exists(out.resolve("notes.txt")));
+    }
+
+    @Test
+    void scoresOfAnotherModelAreRefused() {
+        Path baby = Assets.resolve("models/babyllama-tok105/babyllama-tok105.gguf");
+        Path babyScores = tmp.resolve("baby.json");
+        assertEquals(0, run("score", "--model", baby.toString(), "--data", data.toString(), "--criterion", "magnitude",
+                "--seq-len", "16", "--max-windows", "1", "--out", babyScores.toString()).exitCode());
+        Path out = tmp.resolve("out");
+        Result r = run("prune", "--model", model.toString(), "--scores", babyScores.toString(), "--mlp-ratio", "0.2",
+                "--out", out.toString());
+        assertOneError(r, "computed for another model", "babyllama-tok105", "stories260K");
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void scoresOfTheWrongShapeAreRefused() {
+        String sha;
+        try (Checkpoint c = Checkpoint.open(model)) {
+            sha = c.sha256();
+        }
+        Path fourLayers = tmp.resolve("four.json");
+        ScoresFile.write(fourLayers, "stories260K", sha, 32, scores(4, 172, 8));
+        assertOneError(prune(fourLayers), "the scores cover 4 layers but the model has 5");
+        Path narrow = tmp.resolve("narrow.json");
+        ScoresFile.write(narrow, "stories260K", sha, 32, scores(5, 170, 8));
+        assertOneError(prune(narrow), "layer 0", "170 MLP scores", "172 neurons");
+        Path heads = tmp.resolve("heads.json");
+        ScoresFile.write(heads, "stories260K", sha, 32, scores(5, 172, 4));
+        assertOneError(prune(heads), "layer 0", "4 attention scores", "8 query heads");
+    }
+
+    // ---- helpers --------------------------------------------------------------------------------------------
+
+    private Result prune(Path scoresFile) {
+        return run("prune", "--model", model.toString(), "--scores", scoresFile.toString(), "--mlp-ratio", "0.2",
+                "--out", tmp.resolve("out").toString());
+    }
+
+    private static Scores scores(int layers, int mlp, int heads) {
+        double[][] m = new double[layers][mlp];
+        double[][] h = new double[layers][heads];
+        return new Scores(Criterion.MAGNITUDE, 1, 32, m, h);
+    }
+
+    private void assertRefused(List<String> options, String... fragments) {
+        Path out = tmp.resolve("refused");
+        List<String> args = new ArrayList<>(List.of("prune", "--model", model.toString(), "--scores", scores.toString(),
+                "--out", out.toString()));
+        args.addAll(options);
+        assertOneError(run(args.toArray(String[]::new)), fragments);
+        assertFalse(Files.exists(out), "nothing written for " + options);
+    }
+
+    /** Exit code 1 and a single "hfprune: error: ..." line naming the problem. */
+    private static void assertOneError(Result r, String... fragments) {
+        assertEquals(1, r.exitCode(), r.out() + r.err());
+        String err = r.err().strip();
+        assertTrue(err.startsWith("hfprune: error: ") && err.lines().count() == 1, err);
+        for (String f : fragments) {
+            assertTrue(err.contains(f), "message lacks \"" + f + "\": " + err);
+        }
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static int[] concat(int first, int[] rest) {
+        int[] out = new int[rest.length + 1];
+        out[0] = first;
+        System.arraycopy(rest, 0, out, 1, rest.length);
+        return out;
+    }
+}
