@@ -84,32 +84,18 @@ public final class CalibrationData {
         return windows(readDocuments(file), tokenizer.get(), seqLen, maxWindows, file.toString());
     }
 
-    /** Packs documents into windows as the class comment says. */
+    /** Packs documents into windows as the class comment says (through a {@link WindowPacker}). */
     public static int[][] windows(List<String> documents, Tokenizer tokenizer, int seqLen, int maxWindows, String source) {
         List<int[]> windows = new ArrayList<>();
-        int[] current = new int[seqLen];
-        int filled = 0;
-        long totalTokens = 0;
+        WindowPacker packer = new WindowPacker(tokenizer, seqLen);
         for (String doc : documents) {
-            int[] encoded = tokenizer.encode(doc);
-            int[] tokens = new int[encoded.length + 1];
-            tokens[0] = tokenizer.bosId();
-            System.arraycopy(encoded, 0, tokens, 1, encoded.length);
-            totalTokens += tokens.length;
-            for (int token : tokens) {
-                current[filled++] = token;
-                if (filled == seqLen) {
-                    windows.add(current);
-                    if (maxWindows > 0 && windows.size() == maxWindows) {
-                        return windows.toArray(new int[0][]);
-                    }
-                    current = new int[seqLen];
-                    filled = 0;
-                }
+            windows.addAll(packer.addDocument(doc));
+            if (maxWindows > 0 && windows.size() >= maxWindows) {
+                return windows.subList(0, maxWindows).toArray(new int[0][]);
             }
         }
         if (windows.isEmpty()) {
-            throw new HfpruneException(source + " has " + totalTokens + " tokens, fewer than one window of --seq-len "
+            throw new HfpruneException(source + " has " + packer.totalTokens() + " tokens, fewer than one window of --seq-len "
                     + seqLen);
         }
         return windows.toArray(new int[0][]);

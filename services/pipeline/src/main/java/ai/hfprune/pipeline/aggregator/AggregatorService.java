@@ -42,24 +42,24 @@ import java.util.Properties;
 public final class AggregatorService implements AutoCloseable {
 
     private final PipelineConfig config;
-    private final String bootstrap;
+    private final Topics topics;
     private final List<ModelInfo> models;
     private final MeterRegistry meters;
     private KafkaStreams streams;
     private KafkaStreamsMetrics streamsMetrics;
 
-    public AggregatorService(PipelineConfig config, String bootstrap, List<ModelInfo> models, MeterRegistry meters) {
+    /** @param models the models whose partials are accepted; others go to the dead-letter topic */
+    public AggregatorService(PipelineConfig config, Topics topics, List<ModelInfo> models, MeterRegistry meters) {
         this.config = config;
-        this.bootstrap = bootstrap;
+        this.topics = topics;
         this.models = models;
         this.meters = meters;
     }
 
     public void start() {
-        Topics topics = Topics.of(config);
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get("topic.prefix") + "aggregator");
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir());
         props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.getInt("topic.replication"));
@@ -70,7 +70,7 @@ public final class AggregatorService implements AutoCloseable {
         props.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topics.MAX_RECORD_BYTES);
         props.put(StreamsConfig.topicPrefix("max.message.bytes"), String.valueOf(Topics.MAX_RECORD_BYTES));
         streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
-                config.getLong("coverage.every.tokens"), meters), props);
+                config.getLong("coverage.every.tokens"), meters, config.instanceId()), props);
         streamsMetrics = new KafkaStreamsMetrics(streams);
         streamsMetrics.bindTo(meters);
         streams.start();

@@ -34,11 +34,13 @@ public final class AggregatorTopology {
     private AggregatorTopology() {
     }
 
-    public static Topology build(Topics topics, List<ModelInfo> models, long minTokens, long everyTokens, MeterRegistry meters) {
-        return build(topics, models, new Thresholds(minTokens, everyTokens), meters, Stores::persistentKeyValueStore);
+    /** @param instance the {@code instance} tag of the aggregator's meters */
+    public static Topology build(Topics topics, List<ModelInfo> models, long minTokens, long everyTokens, MeterRegistry meters,
+                                 String instance) {
+        return build(topics, models, new Thresholds(minTokens, everyTokens), meters, instance, Stores::persistentKeyValueStore);
     }
 
-    static Topology build(Topics topics, List<ModelInfo> models, Thresholds thresholds, MeterRegistry meters,
+    static Topology build(Topics topics, List<ModelInfo> models, Thresholds thresholds, MeterRegistry meters, String instance,
                           Function<String, KeyValueBytesStoreSupplier> storeType) {
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(storeType.apply(PartialAggregator.SUMS), Serdes.String(), StoreSerdes.doubles()));
@@ -52,7 +54,8 @@ public final class AggregatorTopology {
         String partialsTopic = topics.importancePartials.name();
         Map<String, KStream<String, Validated>> branches = builder
                 .stream(partialsTopic, Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("partials"))
-                .process(() -> new PartialValidator(topics.importancePartials.valueSerde().deserializer(), partialsTopic, models),
+                .process(() -> new PartialValidator(topics.importancePartials.valueSerde().deserializer(), partialsTopic, models,
+                                meters.counter("hfprune_dead_letters", "service", "aggregator", "instance", instance)),
                         Named.as("validate"))
                 .split(Named.as("partials-"))
                 .branch((key, v) -> v instanceof Validated.Invalid, Branched.as("invalid"))

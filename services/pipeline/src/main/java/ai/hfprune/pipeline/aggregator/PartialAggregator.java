@@ -134,7 +134,7 @@ final class PartialAggregator extends ContextualProcessor<String, ImportancePart
             cov.setVersion(cov.getVersion() + 1);
         }
         coverage.put(modelCriterion, cov);
-        gauge(modelCriterion).set(cov.getTokens());
+        updateGauges(modelCriterion, cov.getTokens());
 
         if (threshold >= 0) {
             CoverageSnapshot full = withLayers(cov, modelCriterion);
@@ -193,11 +193,17 @@ final class PartialAggregator extends ContextualProcessor<String, ImportancePart
                 .setLayersComplete(0).setLayers(List.of()).setUpdatedAtMillis(0).build();
     }
 
-    private AtomicLong gauge(String modelCriterion) {
-        return coverageGauges.computeIfAbsent(modelCriterion, mc -> {
-            String[] parts = mc.split("\\|");
+    /** Tokens aggregated and the next trigger's threshold, per model and criterion, for dashboards. */
+    private void updateGauges(String modelCriterion, long tokens) {
+        gauge("hfprune_coverage_tokens", modelCriterion).set(tokens);
+        gauge("hfprune_coverage_next_trigger_tokens", modelCriterion).set(thresholds.next(tokens));
+    }
+
+    private AtomicLong gauge(String name, String modelCriterion) {
+        return coverageGauges.computeIfAbsent(name + "|" + modelCriterion, k -> {
+            String[] parts = modelCriterion.split("\\|");
             AtomicLong value = new AtomicLong();
-            meters.gauge("hfprune_coverage_tokens", io.micrometer.core.instrument.Tags.of(
+            meters.gauge(name, io.micrometer.core.instrument.Tags.of(
                     "model", parts[0].substring(0, parts[0].indexOf('@')), "criterion", parts[1]), value);
             return value;
         });

@@ -24,11 +24,14 @@ final class PartialValidator extends ContextualProcessor<String, byte[], String,
     private final Deserializer<ImportancePartial> deserializer;
     private final String topic;
     private final List<ModelInfo> models;
+    private final io.micrometer.core.instrument.Counter deadLetters;
 
-    PartialValidator(Deserializer<ImportancePartial> deserializer, String topic, List<ModelInfo> models) {
+    PartialValidator(Deserializer<ImportancePartial> deserializer, String topic, List<ModelInfo> models,
+                     io.micrometer.core.instrument.Counter deadLetters) {
         this.deserializer = deserializer;
         this.topic = topic;
         this.models = models;
+        this.deadLetters = deadLetters;
     }
 
     @Override
@@ -47,6 +50,7 @@ final class PartialValidator extends ContextualProcessor<String, byte[], String,
             RecordMetadata origin = context().recordMetadata().orElseThrow();
             DeadLetters.headers(reason, origin.topic(), origin.partition(), origin.offset(), "aggregator")
                     .forEach(record.headers()::add);
+            deadLetters.increment();
             context().forward(record.withValue(new Validated.Invalid(record.value(), reason)));
         }
     }

@@ -9,6 +9,11 @@ record Thresholds(long minTokens, long everyTokens) {
         }
     }
 
+    /** The first threshold above {@code tokens}. */
+    long next(long tokens) {
+        return tokens < minTokens ? minTokens : minTokens + ((tokens - minTokens) / everyTokens + 1) * everyTokens;
+    }
+
     /** The threshold that a move from {@code before} to {@code after} tokens crosses, or -1. */
     long crossed(long before, long after) {
         if (after < minTokens) {

@@ -137,6 +137,21 @@ public final class PipelineConfig {
         }
     }
 
+    /** {@code instance.id}, or host-pid when it is empty: tags metrics and names transactional ids. */
+    public String instanceId() {
+        String id = get("instance.id");
+        if (!id.isBlank()) {
+            return id.strip();
+        }
+        String host;
+        try {
+            host = java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            host = "localhost";
+        }
+        return host + "-" + ProcessHandle.current().pid();
+    }
+
     public Map<String, String> asMap() {
         return Map.copyOf(values);
     }

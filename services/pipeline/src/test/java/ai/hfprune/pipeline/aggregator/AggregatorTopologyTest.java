@@ -63,7 +63,7 @@ class AggregatorTopologyTest {
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-        driver = new TopologyTestDriver(AggregatorTopology.build(topics, List.of(INFO), minTokens, everyTokens, meters), props);
+        driver = new TopologyTestDriver(AggregatorTopology.build(topics, List.of(INFO), minTokens, everyTokens, meters, "test"), props);
         rawPartials = driver.createInputTopic(topics.importancePartials.name(), Serdes.String().serializer(), Serdes.ByteArray().serializer());
         coverage = driver.createOutputTopic(topics.coverage.name(), Serdes.String().deserializer(), topics.coverage.valueSerde().deserializer());
         triggers = driver.createOutputTopic(topics.pruneTriggers.name(), Serdes.String().deserializer(), topics.pruneTriggers.valueSerde().deserializer());

@@ -1,0 +1,289 @@
+package ai.hfprune.pipeline.pruner;
+
+import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.data.CalibrationData;
+import ai.hfprune.engine.eval.Evaluator;
+import ai.hfprune.engine.eval.WindowMetrics;
+import ai.hfprune.engine.importance.Criterion;
+import ai.hfprune.engine.importance.Finalizer;
+import ai.hfprune.engine.importance.Partial;
+import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.prune.Allocation;
+import ai.hfprune.engine.prune.HfExport;
+import ai.hfprune.engine.prune.ParameterCount;
+import ai.hfprune.engine.prune.PruneOptions;
+import ai.hfprune.engine.prune.PruneReport;
+import ai.hfprune.engine.prune.PrunedModel;
+import ai.hfprune.engine.prune.Pruner;
+import ai.hfprune.pipeline.common.DeadLetters;
+import ai.hfprune.pipeline.common.Keys;
+import ai.hfprune.pipeline.common.ModelInfo;
+import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.Topics;
+import ai.hfprune.schemas.CoverageSnapshot;
+import ai.hfprune.schemas.LayerKept;
+import ai.hfprune.schemas.LayerScores;
+import ai.hfprune.schemas.PruneResult;
+import ai.hfprune.schemas.PruneStatus;
+import ai.hfprune.schemas.PruneTrigger;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The pruner service: for each {@link PruneTrigger}, finalizes the snapshot's sums into scores, plans and applies the
+ * cut with the engine, writes a new versioned model directory (atomically, under its output root), evaluates it
+ * against the dense model on held-out text, and publishes a {@link PruneResult}, in one Kafka transaction with the
+ * trigger's offset. A version whose kept set equals the previous one is not written again.
+ */
+public final class PrunerService implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PrunerService.class);
+
+    private final PipelineConfig config;
+    private final Checkpoint checkpoint;
+    private final ModelInfo model;
+    private final MeterRegistry meters;
+    private final Topics topics;
+    private final Path outputRoot;
+    private final Map<String, List<LayerKept>> previousKept = new ConcurrentHashMap<>();
+    private final Map<String, String> previousPath = new ConcurrentHashMap<>();
+    private final Map<String, Map<String, AtomicReference<Double>>> gauges = new ConcurrentHashMap<>();
+
+    private LlamaModel dense;
+    private int[][] evalWindows;
+    private double densePerplexity;
+    private KafkaConsumer<byte[], byte[]> consumer;
+    private KafkaProducer<byte[], byte[]> producer;
+    private Thread thread;
+    private volatile boolean running;
+
+    /** The checkpoint stays the caller's and must stay open while the pruner runs. */
+    public PrunerService(PipelineConfig config, Topics topics, Checkpoint checkpoint, MeterRegistry meters) {
+        this.config = config;
+        this.checkpoint = checkpoint;
+        this.model = ModelInfo.of(checkpoint);
+        this.meters = meters;
+        this.topics = topics;
+        this.outputRoot = Path.of(config.get("output.root")).toAbsolutePath().normalize();
+    }
+
+    /**
+     * Loads the dense model and the evaluation windows ({@code eval.data}, a file path), then consumes triggers on a
+     * background thread.
+     */
+    public void start() {
+        String bootstrap = config.get("bootstrap.servers");
+        Path evalData = Path.of(config.get("eval.data"));
+        dense = checkpoint.load();
+        evalWindows = CalibrationData.readWindows(evalData, checkpoint::tokenizer, checkpoint.config().vocabSize(),
+                config.getInt("seq.len"), config.getInt("eval.max.windows"));
+        densePerplexity = Evaluator.perplexity(dense, evalWindows, config.getInt("batch.windows")).perplexity();
+
+        String prefix = config.get("topic.prefix");
+        Properties c = new Properties();
+        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        c.put(ConsumerConfig.GROUP_ID_CONFIG, prefix + "pruner");
+        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 1);
+        c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 30 * 60 * 1000);
+        c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
+        c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
+        consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, prefix + "pruner-" + config.instanceId());
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
+        producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        new KafkaClientMetrics(consumer).bindTo(meters);
+        new KafkaClientMetrics(producer).bindTo(meters);
+        producer.initTransactions();
+        consumer.subscribe(List.of(topics.pruneTriggers.name()));
+        running = true;
+        thread = new Thread(this::loop, "hfprune-pruner");
+        thread.start();
+    }
+
+    private void loop() {
+        try {
+            while (running) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(200));
+                for (ConsumerRecord<byte[], byte[]> record : records) {
+                    List<ProducerRecord<byte[], byte[]>> answer = handle(record); // slow: outside the transaction's timeout
+                    producer.beginTransaction();
+                    for (ProducerRecord<byte[], byte[]> out : answer) {
+                        producer.send(out);
+                    }
+                    producer.sendOffsetsToTransaction(Map.of(new TopicPartition(record.topic(), record.partition()),
+                            new OffsetAndMetadata(record.offset() + 1)), consumer.groupMetadata());
+                    producer.commitTransaction();
+                }
+            }
+        } catch (WakeupException e) {
+            // stop() was called
+        } catch (RuntimeException | Error e) {
+            LOG.error("the pruner stopped: {}", e.toString(), e);
+        } finally {
+            running = false;
+        }
+    }
+
+    /** The records that answer one trigger: a result, or a dead letter. */
+    List<ProducerRecord<byte[], byte[]>> handle(ConsumerRecord<byte[], byte[]> record) {
+        PruneTrigger trigger;
+        try {
+            trigger = topics.pruneTriggers.valueSerde().deserializer().deserialize(record.topic(), record.value());
+            if (!model.id().equals(trigger.getModel())) {
+                throw new HfpruneException("model " + Keys.model(trigger.getModel()) + " is not the model this pruner serves ("
+                        + model.key() + ")");
+            }
+            Criterion.parse(trigger.getCriterion());
+        } catch (SerializationException | HfpruneException e) {
+            meters.counter("hfprune_dead_letters", "service", "pruner", "instance", config.instanceId()).increment();
+            return List.of(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
+                    DeadLetters.headers(e.getMessage(), record.topic(), record.partition(), record.offset(), "pruner")));
+        }
+        PruneResult result = prune(trigger);
+        String key = Keys.modelCriterion(trigger.getModel(), trigger.getCriterion());
+        meters.counter("hfprune_prune_results", "status", result.getStatus().name()).increment();
+        return List.of(new ProducerRecord<>(topics.pruneResults.name(), key.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                topics.pruneResults.valueSerde().serializer().serialize(topics.pruneResults.name(), result)));
+    }
+
+    private PruneResult prune(PruneTrigger trigger) {
+        String key = Keys.modelCriterion(trigger.getModel(), trigger.getCriterion());
+        PruneResult.Builder result = PruneResult.newBuilder().setModel(trigger.getModel()).setCriterion(trigger.getCriterion())
+                .setVersion(trigger.getVersion()).setTokens(trigger.getSnapshot().getTokens())
+                .setBatches(trigger.getSnapshot().getBatches()).setMlpRatio(config.getDouble("prune.mlp.ratio"))
+                .setAttnRatio(config.getDouble("prune.attn.ratio")).setAllocation(config.get("prune.allocation"))
+                .setKept(List.of()).setParamsBefore(ParameterCount.of(checkpoint.weights())).setParamsAfter(0)
+                .setMetrics(new HashMap<>()).setKeptChanged(1.0).setOutputPath("").setError("");
+        try {
+            Scores scores = Finalizer.finalize(partial(trigger), dense, 0);
+            PruneOptions options = PruneOptions.uniform(config.getDouble("prune.mlp.ratio"), config.getDouble("prune.attn.ratio"))
+                    .withAllocation(Allocation.parse(config.get("prune.allocation")));
+            PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
+            List<LayerKept> kept = KeptSets.of(pruned.plan());
+            double changed = KeptSets.changed(previousKept.get(key), kept);
+            result.setKept(kept).setKeptChanged(changed).setParamsAfter(ParameterCount.of(pruned.weights()));
+            Map<String, Double> metrics = evaluate(pruned);
+            result.setMetrics(metrics);
+            if (changed == 0.0) {
+                result.setStatus(PruneStatus.UNCHANGED).setOutputPath(previousPath.getOrDefault(key, ""));
+            } else {
+                Path dir = VersionPaths.of(outputRoot, trigger.getModel().getName(), trigger.getCriterion(), trigger.getVersion());
+                if (!Files.exists(dir)) { // a trigger delivered again after a crash finds its version written
+                    PruneReport report = PruneReport.of(checkpoint, scores, config.getInt("seq.len"), pruned);
+                    HfExport.save(checkpoint, pruned, report, dir, new HfExport.Options(2L << 30, false), n -> { });
+                    PruneReport.addMetrics(dir, metrics);
+                }
+                result.setStatus(PruneStatus.WRITTEN).setOutputPath(dir.toString());
+                previousPath.put(key, dir.toString());
+            }
+            previousKept.put(key, kept);
+            Map<String, Double> shown = new HashMap<>(metrics);
+            shown.put("parameters", (double) result.getParamsAfter());
+            shown.put("version", (double) trigger.getVersion());
+            gauges(key, trigger).forEach((name, value) -> value.set(shown.getOrDefault(name, Double.NaN)));
+        } catch (RuntimeException e) {
+            LOG.warn("pruning {} version {} failed: {}", key, trigger.getVersion(), e.toString());
+            result.setStatus(PruneStatus.FAILED).setError(String.valueOf(e.getMessage()));
+        }
+        return result.build();
+    }
+
+    /** The snapshot's sums as the engine's partial: the same numbers `hfprune score` accumulates. */
+    static Partial partial(PruneTrigger trigger) {
+        CoverageSnapshot s = trigger.getSnapshot();
+        double[][] mlp = new double[s.getLayers().size()][];
+        double[][] heads = new double[s.getLayers().size()][];
+        for (LayerScores layer : s.getLayers()) {
+            mlp[layer.getLayer()] = layer.getMlp().stream().mapToDouble(Double::doubleValue).toArray();
+            heads[layer.getLayer()] = layer.getHeads().stream().mapToDouble(Double::doubleValue).toArray();
+        }
+        return new Partial(Criterion.parse(trigger.getCriterion()), s.getWindows(), s.getTokens(), mlp, heads);
+    }
+
+    private Map<String, Double> evaluate(PrunedModel pruned) {
+        try (LlamaModel model = LlamaModel.load(pruned.config(), pruned.weights(), dense.manager().getDevice(), dense.dataType())) {
+            WindowMetrics m = Evaluator.evaluate(model, dense, evalWindows, config.getInt("batch.windows"), n -> { });
+            Map<String, Double> out = new HashMap<>();
+            out.put("perplexity", m.perplexity().perplexity());
+            out.put("dense_perplexity", densePerplexity);
+            out.put("kl", m.fidelity().kl());
+            out.put("top1", m.fidelity().top1());
+            out.put("eval_tokens", (double) m.perplexity().tokens());
+            return out;
+        }
+    }
+
+    private Map<String, AtomicReference<Double>> gauges(String key, PruneTrigger trigger) {
+        return gauges.computeIfAbsent(key, k -> {
+            Map<String, AtomicReference<Double>> g = new HashMap<>();
+            Tags tags = Tags.of("model", trigger.getModel().getName(), "criterion", trigger.getCriterion());
+            for (String name : List.of("perplexity", "kl", "top1", "parameters", "version")) {
+                AtomicReference<Double> value = new AtomicReference<>(Double.NaN);
+                meters.gauge("hfprune_prune_" + name, tags, value, AtomicReference::get);
+                g.put(name, value);
+            }
+            return g;
+        });
+    }
+
+    public boolean isRunning() {
+        return running;
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        if (consumer != null) {
+            consumer.wakeup();
+        }
+        if (thread != null) {
+            try {
+                thread.join(60_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (consumer != null) {
+            consumer.close();
+        }
+        if (producer != null) {
+            producer.close(Duration.ofSeconds(10));
+        }
+        if (dense != null) {
+            dense.close();
+        }
+    }
+}

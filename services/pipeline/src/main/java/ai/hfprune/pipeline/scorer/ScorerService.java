@@ -1,0 +1,625 @@
+package ai.hfprune.pipeline.scorer;
+
+import ai.djl.ndarray.types.DataType;
+import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.importance.Criterion;
+import ai.hfprune.engine.importance.ImportanceScorer;
+import ai.hfprune.engine.importance.Partial;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.pipeline.common.DeadLetters;
+import ai.hfprune.pipeline.common.Keys;
+import ai.hfprune.pipeline.common.ModelInfo;
+import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.Topics;
+import ai.hfprune.schemas.ImportancePartial;
+import ai.hfprune.schemas.Structure;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.FencedInstanceIdException;
+import org.apache.kafka.common.errors.InvalidProducerEpochException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.UnsupportedVersionException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * A scorer: a member of the consumer group {@code <topic.prefix>scorers} that turns each {@link ai.hfprune.schemas.TokenBatch}
+ * of {@link Topics#calibrationBatches} into {@link ImportancePartial}s on {@link Topics#importancePartials}: for every
+ * criterion of the batch that this scorer is configured for ({@code criteria}; all of them from one forward pass),
+ * every layer, one record per structure (MLP neurons, query heads), keyed {@link Keys#partial}.
+ *
+ * <p><b>Exactly once.</b> Each batch is one Kafka transaction (transactional id {@code <topic.prefix>scorer-<instance.id>}):
+ * its partials (or its dead letter) and the consumer offset past it are committed together, or none of them. The
+ * batch is scored before the transaction begins, so a transaction stays open only for the sends. A crash leaves at
+ * most an open transaction, which the next producer with this transactional id aborts in {@code initTransactions()}
+ * (or the broker after {@code transaction.timeout.ms}); {@code read_committed} readers never see its records. The
+ * offsets go through the producer with the consumer's group metadata, so a scorer that lost its partitions in a
+ * rebalance cannot commit them (KIP-447).
+ *
+ * <p><b>Failures.</b> A record that is not a usable TokenBatch (see {@link TokenBatchValidator}), or whose scores
+ * are not finite, goes to {@link Topics#deadLetters} inside the same transaction, as it came (key and value bytes)
+ * with {@link DeadLetters#headers}; the scorer carries on. A valid batch whose scoring throws, or a transaction that
+ * fails, is aborted, the consumer is sought back to it and it is retried after an exponential backoff (1 s doubling
+ * to 30 s by default). A batch whose scoring failed {@value #MAX_SCORING_ATTEMPTS} times is dead-lettered (so one
+ * poisonous batch does not block its partition); if {@value #MAX_CONSECUTIVE_GIVE_UPS} batches in a row end so, the
+ * device is assumed broken and this instance stops ({@link State#FAILED}). A fenced producer (another instance took
+ * over the transactional id) stops this instance ({@link State#FENCED}).
+ *
+ * <p>Meters, all tagged {@code instance=<instance.id>}: {@code hfprune_scorer_tokens}, {@code hfprune_scorer_batch_seconds}
+ * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_failures},
+ * {@code hfprune_dead_letters} ({@code service=scorer}); Kafka client metrics of both clients.
+ */
+public final class ScorerService {
+
+    /** The lifecycle of an instance. */
+    public enum State {
+        NEW, STARTING, RUNNING,
+        /** stopped by {@link #stop()} */
+        STOPPED,
+        /** another producer took over the transactional id */
+        FENCED,
+        /** an unrecoverable error, see {@link #failure()} */
+        FAILED,
+        /** {@link #crashAfterPartialsForTest} fired */
+        CRASHED
+    }
+
+    public static final int MAX_SCORING_ATTEMPTS = 5;
+    public static final int MAX_CONSECUTIVE_GIVE_UPS = 3;
+
+    private static final Logger LOG = LoggerFactory.getLogger(ScorerService.class);
+    private static final Duration POLL = Duration.ofMillis(500);
+    private static final int MAX_POLL_RECORDS = 2;
+    private static final int MAX_POLL_INTERVAL_MS = 30 * 60 * 1000;
+
+    private final PipelineConfig config;
+    private final Topics topics;
+    private final ModelInfo model;
+    private final String instanceId;
+    private final MeterRegistry meters;
+    private final LlamaModel llama;
+    private final ImportanceScorer scorer;
+    private final TokenBatchValidator validator;
+    private final Serializer<ImportancePartial> partialSerializer;
+
+    private final Counter tokens;
+    private final Counter partials;
+    private final Counter deadLetters;
+    private final Counter failures;
+    private final Timer batchSeconds;
+
+    private volatile State state = State.NEW;
+    private volatile boolean stopping;
+    private final CountDownLatch stopSignal = new CountDownLatch(1);
+    private final CountDownLatch terminated = new CountDownLatch(1);
+    private final AtomicReference<Throwable> failure = new AtomicReference<>();
+    private final AtomicLong batchesScored = new AtomicLong();
+    private final AtomicLong deadLettered = new AtomicLong();
+    private final AtomicLong partialsCommitted = new AtomicLong();
+    private final AtomicLong partialsSent = new AtomicLong();
+    private volatile long crashAfterPartials = -1;
+    private final AtomicLong scoringFailuresToInject = new AtomicLong();
+    private Duration initialBackoff = Duration.ofSeconds(1);
+    private Duration maxBackoff = Duration.ofSeconds(30);
+
+    private Thread thread;
+    private volatile KafkaConsumer<byte[], byte[]> consumer;
+    private KafkaProducer<byte[], byte[]> producer;
+    private final List<KafkaClientMetrics> clientMetrics = new ArrayList<>();
+    /** Failed attempts per partition:offset of the record being retried. */
+    private final Map<String, Integer> attempts = new HashMap<>();
+    private int consecutiveGiveUps;
+
+    /**
+     * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
+     * (it must stay open while the scorer runs: the model's identity comes from it).
+     */
+    public ScorerService(PipelineConfig config, Topics topics, Checkpoint checkpoint, MeterRegistry meters) {
+        this.config = config;
+        this.topics = topics;
+        this.meters = meters;
+        if (config.get("bootstrap.servers").isBlank()) {
+            throw new HfpruneException("bootstrap.servers is not set");
+        }
+        EnumSet<Criterion> criteria = EnumSet.noneOf(Criterion.class);
+        for (String c : config.get("criteria").split(",")) {
+            if (!c.isBlank()) {
+                criteria.add(Criterion.parse(c));
+            }
+        }
+        if (criteria.isEmpty()) {
+            throw new HfpruneException("no criteria given (criteria is empty)");
+        }
+        this.model = ModelInfo.of(checkpoint);
+        this.instanceId = config.instanceId();
+        this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
+                topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"), criteria);
+        this.partialSerializer = topics.importancePartials.valueSerde().serializer();
+        this.tokens = Counter.builder("hfprune_scorer_tokens").description("tokens scored")
+                .tag("instance", instanceId).register(meters);
+        this.partials = Counter.builder("hfprune_scorer_partials").description("importance partials committed")
+                .tag("instance", instanceId).register(meters);
+        this.failures = Counter.builder("hfprune_scorer_failures").description("failed attempts to score or commit a batch")
+                .tag("instance", instanceId).register(meters);
+        this.deadLetters = Counter.builder("hfprune_dead_letters").description("records sent to the dead-letter topic")
+                .tag("service", "scorer").tag("instance", instanceId).register(meters);
+        this.batchSeconds = Timer.builder("hfprune_scorer_batch_seconds").description("scoring and committing one batch")
+                .tag("instance", instanceId).publishPercentileHistogram().register(meters);
+        this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
+        this.scorer = new ImportanceScorer(llama);
+    }
+
+    /** Replaces the retry backoff (before {@link #start()}; tests use milliseconds). */
+    public ScorerService withRetryBackoff(Duration initial, Duration max) {
+        this.initialBackoff = initial;
+        this.maxBackoff = max;
+        return this;
+    }
+
+    /** Joins the group and scores on a background thread. */
+    public synchronized void start() {
+        if (thread != null || stopping) {
+            throw new IllegalStateException("the scorer was started or stopped already");
+        }
+        state = State.STARTING;
+        thread = new Thread(this::run, "hfprune-scorer-" + instanceId);
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    /** {@link #stop(Duration)} with ten minutes for the batch in hand. */
+    public boolean stop() {
+        return stop(Duration.ofMinutes(10));
+    }
+
+    /**
+     * Graceful stop: the batch being scored is finished and committed (a retry wait is cut short and its transaction
+     * was already aborted), records polled but not started are left for the group, the clients are closed and the
+     * model is released. Idempotent.
+     *
+     * @return whether the scorer had stopped within the timeout
+     */
+    public boolean stop(Duration timeout) {
+        stopping = true;
+        stopSignal.countDown();
+        KafkaConsumer<byte[], byte[]> c = consumer;
+        if (c != null) {
+            try {
+                c.wakeup(); // breaks a poll; the only consumer method safe from another thread
+            } catch (RuntimeException ignored) {
+                // closed already
+            }
+        }
+        synchronized (this) {
+            if (thread == null) { // never started
+                if (terminated.getCount() > 0) {
+                    llama.close();
+                    state = State.STOPPED;
+                    terminated.countDown();
+                }
+                return true;
+            }
+        }
+        return awaitTermination(timeout);
+    }
+
+    public boolean awaitTermination(Duration timeout) {
+        try {
+            return terminated.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
+     * For tests: once this instance has sent {@code n} partials in total (counting those of committed batches), flush
+     * them into the open transaction and then close both clients at once, without committing or aborting, as a
+     * process crash would. The state becomes {@link State#CRASHED}. Nothing of the open transaction is visible to
+     * {@code read_committed} readers; a new scorer with the same {@code instance.id} aborts it and redoes the batch.
+     */
+    public void crashAfterPartialsForTest(long n) {
+        crashAfterPartials = n;
+    }
+
+    /** For tests: the next {@code n} attempts to score a valid batch throw, as a failing device would. */
+    public void failScoringForTest(long n) {
+        scoringFailuresToInject.set(n);
+    }
+
+    public State state() {
+        return state;
+    }
+
+    public String instanceId() {
+        return instanceId;
+    }
+
+    public ModelInfo model() {
+        return model;
+    }
+
+    /** Batches whose partials were committed. */
+    public long batchesScored() {
+        return batchesScored.get();
+    }
+
+    /** Records committed to the dead-letter topic. */
+    public long deadLettered() {
+        return deadLettered.get();
+    }
+
+    public long partialsCommitted() {
+        return partialsCommitted.get();
+    }
+
+    /** Why the scorer stopped on its own ({@link State#FAILED} or {@link State#FENCED}), if it did. */
+    public Optional<Throwable> failure() {
+        return Optional.ofNullable(failure.get());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    private void run() {
+        boolean crashed = false;
+        try {
+            producer = newProducer();
+            producer.initTransactions(); // fences an older instance with our id, aborts its open transaction
+            consumer = new KafkaConsumer<>(consumerConfig(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
+            bind(new KafkaClientMetrics(consumer));
+            consumer.subscribe(List.of(topics.calibrationBatches.name()));
+            state = State.RUNNING;
+            LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
+                    llama.manager().getDevice());
+            while (!stopping) {
+                ConsumerRecords<byte[], byte[]> records;
+                try {
+                    records = consumer.poll(POLL);
+                } catch (WakeupException e) {
+                    break;
+                }
+                List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
+                records.forEach(list::add);
+                for (int i = 0; i < list.size(); i++) {
+                    if (stopping) {
+                        break; // not started: left for the group (nothing was committed for it)
+                    }
+                    if (!process(list.get(i))) {
+                        seekBack(list, i);
+                        break;
+                    }
+                }
+            }
+            state = State.STOPPED;
+        } catch (Fenced e) {
+            failure.set(e.getCause());
+            state = State.FENCED;
+            LOG.error("scorer {}: fenced ({}); this instance stops", instanceId, e.getCause().toString());
+        } catch (CrashedForTest e) {
+            crashed = true;
+            state = State.CRASHED;
+            LOG.warn("scorer {}: crashed for a test after {} partials", instanceId, partialsSent.get());
+        } catch (Throwable t) {
+            failure.set(t);
+            state = State.FAILED;
+            LOG.error("scorer {}: failed: {}", instanceId, t.toString(), t);
+        } finally {
+            clientMetrics.forEach(KafkaClientMetrics::close);
+            if (!crashed) {
+                closeClients(Duration.ofSeconds(30));
+            }
+            llama.close();
+            terminated.countDown();
+        }
+    }
+
+    /**
+     * Scores one record and commits its outcome with its offset in one transaction.
+     *
+     * @return true when committed; false when it must be retried (the backoff has been waited already)
+     */
+    private boolean process(ConsumerRecord<byte[], byte[]> record) {
+        long t0 = System.nanoTime();
+        String attemptKey = record.topic() + "-" + record.partition() + "@" + record.offset();
+        TokenBatchValidator.Result check = validator.check(record.value());
+        String deadReason = null;
+        TokenBatchValidator.Valid valid = null;
+        Map<Criterion, Partial> scores = Map.of();
+        if (check instanceof TokenBatchValidator.Invalid invalid) {
+            deadReason = invalid.reason();
+        } else {
+            valid = (TokenBatchValidator.Valid) check;
+            if (!valid.criteria().isEmpty()) {
+                try {
+                    if (scoringFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                        throw new IllegalStateException("injected scoring failure");
+                    }
+                    scores = scorer.score(valid.windows(), valid.criteria());
+                    deadReason = nonFinite(scores);
+                } catch (RuntimeException e) {
+                    failures.increment();
+                    int n = attempts.merge(attemptKey, 1, Integer::sum);
+                    if (n < MAX_SCORING_ATTEMPTS) {
+                        LOG.warn("scorer {}: scoring batch {} ({}) failed (attempt {} of {}): {}", instanceId,
+                                valid.batch().getBatchId(), attemptKey, n, MAX_SCORING_ATTEMPTS, e.toString());
+                        backoff(n);
+                        return false;
+                    }
+                    LOG.error("scorer {}: scoring batch {} ({}) failed {} times; dead-lettering it", instanceId,
+                            valid.batch().getBatchId(), attemptKey, n, e);
+                    deadReason = "scoring failed " + n + " times: " + e;
+                    if (++consecutiveGiveUps >= MAX_CONSECUTIVE_GIVE_UPS) {
+                        throw new HfpruneException(consecutiveGiveUps + " batches in a row could not be scored; the last: " + e, e);
+                    }
+                }
+            }
+        }
+
+        int sentInTransaction = 0;
+        try {
+            producer.beginTransaction();
+            if (deadReason != null) {
+                producer.send(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
+                        DeadLetters.headers(deadReason, record.topic(), record.partition(), record.offset(), "scorer")));
+            } else {
+                for (Map.Entry<Criterion, Partial> e : scores.entrySet()) {
+                    for (int layer = 0; layer < model.numLayers(); layer++) {
+                        for (Structure structure : Structure.values()) {
+                            sendPartial(valid, e.getKey(), e.getValue(), layer, structure);
+                            sentInTransaction++;
+                        }
+                    }
+                }
+            }
+            producer.sendOffsetsToTransaction(
+                    Map.of(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1)),
+                    consumer.groupMetadata());
+            producer.commitTransaction();
+        } catch (CrashedForTest e) {
+            throw e;
+        } catch (KafkaException e) {
+            if (fenced(e)) {
+                throw new Fenced(e);
+            }
+            if (fatal(e)) {
+                throw e;
+            }
+            failures.increment();
+            int n = attempts.merge(attemptKey, 1, Integer::sum);
+            LOG.warn("scorer {}: transaction for {} failed (attempt {}): {}; aborting and retrying", instanceId, attemptKey, n,
+                    e.toString());
+            abortOrReset();
+            backoff(n);
+            return false;
+        }
+
+        attempts.remove(attemptKey);
+        if (deadReason != null) {
+            deadLetters.increment();
+            deadLettered.incrementAndGet();
+            LOG.warn("scorer {}: dead letter {}: {}", instanceId, attemptKey, deadReason);
+        } else if (!scores.isEmpty()) {
+            consecutiveGiveUps = 0;
+            partials.increment(sentInTransaction);
+            partialsCommitted.addAndGet(sentInTransaction);
+            tokens.increment((double) valid.windows().length * valid.windows()[0].length);
+            batchesScored.incrementAndGet();
+            batchSeconds.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+        }
+        return true;
+    }
+
+    private void sendPartial(TokenBatchValidator.Valid valid, Criterion criterion, Partial partial, int layer, Structure structure) {
+        double[] values = structure == Structure.MLP ? partial.mlp()[layer] : partial.heads()[layer];
+        List<Double> boxed = new ArrayList<>(values.length);
+        for (double v : values) {
+            boxed.add(v);
+        }
+        ImportancePartial p = ImportancePartial.newBuilder()
+                .setBatchId(valid.batch().getBatchId())
+                .setModel(model.id())
+                .setCriterion(criterion.id())
+                .setLayer(layer)
+                .setNumLayers(model.numLayers())
+                .setStructure(structure)
+                .setWindows(partial.windows())
+                .setTokens(partial.tokens())
+                .setValues(boxed)
+                .setScorerId(instanceId)
+                .build();
+        String topic = topics.importancePartials.name();
+        byte[] key = Keys.partial(model.id(), criterion.id(), layer, structure).getBytes(StandardCharsets.UTF_8);
+        producer.send(new ProducerRecord<>(topic, key, partialSerializer.serialize(topic, p)));
+        long n = partialsSent.incrementAndGet();
+        long crashAt = crashAfterPartials;
+        if (crashAt >= 0 && n >= crashAt) {
+            producer.flush(); // the partials are in the log, inside the open transaction
+            producer.close(Duration.ZERO); // no abort: the transaction stays open, as after a kill -9
+            KafkaConsumer<byte[], byte[]> c = consumer;
+            consumer = null;
+            c.close(); // leaves the group so the test need not wait for the session timeout; commits nothing
+            throw new CrashedForTest();
+        }
+    }
+
+    /** Why the scores cannot be published (the aggregator takes finite, non-negative sums only), or null. */
+    private static String nonFinite(Map<Criterion, Partial> scores) {
+        for (Partial p : scores.values()) {
+            for (int l = 0; l < p.mlp().length; l++) {
+                for (double[] v : new double[][] {p.mlp()[l], p.heads()[l]}) {
+                    for (int i = 0; i < v.length; i++) {
+                        if (!Double.isFinite(v[i]) || v[i] < 0) {
+                            return p.criterion().id() + " scores of layer " + l + " are not finite and non-negative (" + v[i]
+                                    + " at index " + i + ")";
+                        }
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Rewinds every partition of the poll to its first record not committed, so the next poll returns it again. */
+    private void seekBack(List<ConsumerRecord<byte[], byte[]>> records, int from) {
+        Map<TopicPartition, Long> first = new LinkedHashMap<>();
+        for (int i = from; i < records.size(); i++) {
+            ConsumerRecord<byte[], byte[]> r = records.get(i);
+            first.putIfAbsent(new TopicPartition(r.topic(), r.partition()), r.offset());
+        }
+        var assigned = consumer.assignment();
+        first.forEach((tp, offset) -> {
+            if (assigned.contains(tp)) {
+                consumer.seek(tp, offset);
+            }
+        });
+    }
+
+    private void abortOrReset() {
+        try {
+            producer.abortTransaction();
+        } catch (KafkaException e) {
+            if (fenced(e)) {
+                throw new Fenced(e);
+            }
+            if (fatal(e)) {
+                throw e;
+            }
+            LOG.warn("scorer {}: abort failed ({}); starting a new producer", instanceId, e.toString());
+            try {
+                producer.close(Duration.ZERO);
+            } catch (RuntimeException ignored) {
+                // replaced below
+            }
+            producer = newProducer();
+            producer.initTransactions(); // aborts whatever the old producer left open
+        }
+    }
+
+    private void backoff(int attempt) {
+        long ms = initialBackoff.toMillis() << Math.min(attempt - 1, 20);
+        ms = Math.min(ms, maxBackoff.toMillis());
+        try {
+            stopSignal.await(ms, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stopping = true;
+        }
+    }
+
+    /** Another producer took over our transactional id: this instance must go (and must not take the id back). */
+    static boolean fenced(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof ProducerFencedException || t instanceof InvalidProducerEpochException
+                    || t instanceof FencedInstanceIdException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Errors that no retry mends. */
+    static boolean fatal(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof AuthorizationException || t instanceof UnsupportedVersionException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private KafkaProducer<byte[], byte[]> newProducer() {
+        Map<String, Object> p = new HashMap<>();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId + "-producer");
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId);
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
+        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 60_000);
+        KafkaProducer<byte[], byte[]> created = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        bind(new KafkaClientMetrics(created));
+        return created;
+    }
+
+    private Map<String, Object> consumerConfig() {
+        Map<String, Object> c = new HashMap<>();
+        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
+        c.put(ConsumerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId + "-consumer");
+        c.put(ConsumerConfig.GROUP_ID_CONFIG, config.get("topic.prefix") + "scorers");
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, MAX_POLL_RECORDS);
+        c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS);
+        // keep the coordinator connection through a long rebalance (Kafka warns when it is shorter than the poll interval)
+        c.put(ConsumerConfig.CONNECTIONS_MAX_IDLE_MS_CONFIG, MAX_POLL_INTERVAL_MS + 60_000);
+        return c;
+    }
+
+    private void bind(KafkaClientMetrics metrics) {
+        metrics.bindTo(meters);
+        clientMetrics.add(metrics);
+    }
+
+    private void closeClients(Duration timeout) {
+        KafkaConsumer<byte[], byte[]> c = consumer;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (RuntimeException e) {
+                LOG.warn("scorer {}: closing the consumer: {}", instanceId, e.toString());
+            }
+        }
+        if (producer != null) {
+            try {
+                producer.close(timeout);
+            } catch (RuntimeException e) {
+                LOG.warn("scorer {}: closing the producer: {}", instanceId, e.toString());
+            }
+        }
+    }
+
+    private static final class Fenced extends RuntimeException {
+        Fenced(Throwable cause) {
+            super(cause);
+        }
+    }
+
+    private static final class CrashedForTest extends RuntimeException {
+        CrashedForTest() {
+            super("crashed for a test", null, false, false);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+package ai.hfprune.pipeline.e2e;
+
+import ai.hfprune.engine.importance.Partial;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.testing.Assets;
+import ai.hfprune.pipeline.aggregator.AggregatorService;
+import ai.hfprune.pipeline.common.DeadLetters;
+import ai.hfprune.pipeline.common.ModelInfo;
+import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.Topics;
+import ai.hfprune.pipeline.run.PipelineRun;
+import ai.hfprune.pipeline.run.PipelineWatcher;
+import ai.hfprune.pipeline.sampler.CalibrationSampler;
+import ai.hfprune.pipeline.sampler.DocumentFiles;
+import ai.hfprune.pipeline.scorer.ScorerService;
+import ai.hfprune.schemas.PruneResult;
+import ai.hfprune.schemas.PruneStatus;
+import ai.hfprune.schemas.PruneTrigger;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The pipeline on a real broker (in-process KRaft, or {@code -Dkafka.bootstrap}): it must produce exactly what the
+ * single-process commands produce, survive a scorer that dies mid-transaction, and route bad records to the
+ * dead-letter topic without losing or double-counting anything.
+ */
+class PipelineEndToEndTest {
+
+    private static Brokers.Broker broker;
+    private static Checkpoint checkpoint;
+    private static LlamaModel model;
+    private static Partial expected;
+
+    @BeforeAll
+    static void start() {
+        broker = Brokers.start();
+        checkpoint = Checkpoint.open(Assets.stories260K());
+        model = checkpoint.load();
+        expected = PipelineEquivalence.singleProcess(checkpoint, model);
+    }
+
+    @AfterAll
+    static void stop() {
+        model.close();
+        checkpoint.close();
+        broker.close();
+    }
+
+    /** Two scorers on four partitions: the aggregated sums and the kept set equal {@code score} and {@code prune}. */
+    static void assertPipelineEqualsSingleProcess(String bootstrap, Path out, Checkpoint checkpoint, LlamaModel model,
+                                                  Partial expected) throws InterruptedException {
+        PipelineConfig config = PipelineEquivalence.config(bootstrap, out);
+        try (PipelineRun run = PipelineRun.start(config, checkpoint, 2, false, line -> { })) {
+            List<PruneResult> results = run.awaitResults(Duration.ofMinutes(5));
+            assertEquals(1, results.size());
+            PruneTrigger trigger = run.watcher().nextTrigger(Duration.ofSeconds(10));
+            assertNotNull(trigger);
+            PipelineEquivalence.assertSameSums(expected, trigger.getSnapshot());
+
+            PruneResult result = results.get(0);
+            assertEquals(PruneStatus.WRITTEN, result.getStatus(), result.getError());
+            PipelineEquivalence.assertSameKept(checkpoint, model, expected, config, result.getKept());
+            Path written = Path.of(result.getOutputPath());
+            assertTrue(written.startsWith(out), written.toString());
+            try (Checkpoint pruned = Checkpoint.open(written)) {
+                assertEquals(result.getParamsAfter(), ai.hfprune.engine.prune.ParameterCount.of(pruned.weights()));
+            }
+            assertTrue(result.getMetrics().get("perplexity") > 1, result.getMetrics().toString());
+        }
+    }
+
+    @Test
+    void twoScorersOnFourPartitionsEqualTheSingleProcessCommands(@TempDir Path out) throws InterruptedException {
+        assertPipelineEqualsSingleProcess(broker.bootstrapServers(), out, checkpoint, model, expected);
+    }
+
+    @Test
+    void aScorerKilledMidTransactionAndBadRecordsChangeNothing(@TempDir Path out) throws Exception {
+        PipelineConfig config = PipelineEquivalence.config(broker.bootstrapServers(), out);
+        Topics topics = Topics.of(config);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers()))) {
+            topics.createAll(admin, 4, (short) 1);
+        }
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        try (AggregatorService aggregator = new AggregatorService(config, topics, List.of(ModelInfo.of(checkpoint)), meters);
+             PipelineWatcher watcher = new PipelineWatcher(broker.bootstrapServers(), topics, line -> { })) {
+            aggregator.start();
+            ScorerService doomed = new ScorerService(config.with("instance.id", "scorer-a"), topics, checkpoint, meters);
+            doomed.crashAfterPartialsForTest(7); // a batch has 10 partials: the crash leaves one half-sent
+            doomed.start();
+
+            try (KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                    broker.bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
+                raw.send(new ProducerRecord<>(topics.calibrationBatches.name(), "junk".getBytes(), "not a batch".getBytes())).get();
+                raw.send(new ProducerRecord<>(topics.importancePartials.name(), "junk".getBytes(), "not a partial".getBytes())).get();
+            }
+            CalibrationSampler sampler = new CalibrationSampler(config, topics, checkpoint, DocumentFiles.parse(config.get("data")),
+                    false, meters);
+            sampler.start();
+            assertTrue(sampler.awaitCompletion(Duration.ofMinutes(2)));
+            sampler.stop();
+
+            long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            while (doomed.state() != ScorerService.State.CRASHED && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            assertEquals(ScorerService.State.CRASHED, doomed.state());
+            ScorerService successor = new ScorerService(config.with("instance.id", "scorer-a"), topics, checkpoint, meters);
+            successor.start();
+            try {
+                PruneTrigger trigger = watcher.nextTrigger(Duration.ofMinutes(3));
+                assertNotNull(trigger, "no trigger after the restart");
+                PipelineEquivalence.assertSameSums(expected, trigger.getSnapshot());
+                assertEquals(8, trigger.getSnapshot().getBatches());
+            } finally {
+                successor.stop();
+            }
+            List<String> reasons = new ArrayList<>();
+            for (ConsumerRecord<byte[], byte[]> r : readAll(topics.deadLetters.name(), 2)) {
+                reasons.add(DeadLetters.header(r.headers(), DeadLetters.SERVICE) + ": " + DeadLetters.header(r.headers(), DeadLetters.REASON));
+            }
+            assertEquals(2, reasons.size(), reasons.toString());
+            assertTrue(reasons.stream().anyMatch(r -> r.startsWith("scorer: ") && r.contains("wire format")), reasons.toString());
+            assertTrue(reasons.stream().anyMatch(r -> r.startsWith("aggregator: ") && r.contains("wire format")), reasons.toString());
+        }
+        assertTrue(Files.notExists(out.resolve("stories260K")), "no pruner ran here");
+    }
+
+    private static List<ConsumerRecord<byte[], byte[]>> readAll(String topic, int atLeast) {
+        List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+                ConsumerConfig.GROUP_ID_CONFIG, "dlq-reader-" + System.nanoTime(),
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"), new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            c.subscribe(List.of(topic));
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (System.nanoTime() < deadline) {
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+                if (out.size() >= atLeast) {
+                    // one more poll: nothing else should arrive
+                    c.poll(Duration.ofSeconds(1)).forEach(out::add);
+                    break;
+                }
+            }
+        }
+        return out;
+    }
+}
