@@ -63,7 +63,12 @@ public final class PipelineWatcher implements AutoCloseable {
         try {
             while (running) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                    report(r);
+                    try {
+                        report(r);
+                    } catch (RuntimeException e) { // a foreign or broken record must not blind the watcher
+                        progress.accept("skipped an unreadable record of " + r.topic() + " at offset " + r.offset() + ": "
+                                + e.getMessage());
+                    }
                 }
             }
         } catch (WakeupException e) {

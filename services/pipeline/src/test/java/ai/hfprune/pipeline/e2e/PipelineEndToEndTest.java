@@ -33,12 +33,18 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -97,6 +103,38 @@ class PipelineEndToEndTest {
     @Test
     void twoScorersOnFourPartitionsEqualTheSingleProcessCommands(@TempDir Path out) throws InterruptedException {
         assertPipelineEqualsSingleProcess(broker.bootstrapServers(), out, checkpoint, model, expected);
+    }
+
+    /** Every metric the Grafana dashboard queries is one a running pipeline really exports on /metrics. */
+    @Test
+    void theDashboardQueriesOnlyExportedMetrics(@TempDir Path out) throws Exception {
+        Set<String> queried = DashboardQueries.metricNames(DashboardQueries.dashboard());
+        assertTrue(queried.size() >= 10, "the dashboard queries " + queried);
+        PipelineConfig config = PipelineEquivalence.config(broker.bootstrapServers(), out).with("metrics.port", "0");
+        try (PipelineRun run = PipelineRun.start(config, checkpoint, 1, false, line -> { })) {
+            run.awaitResults(Duration.ofMinutes(5));
+            // Kafka client metrics that appear after partitions are assigned (per-partition lag) are bound by Micrometer's
+            // periodic refresh (every 60 s), so the scrape is repeated until every name is there or 2 minutes pass.
+            URI metrics = URI.create("http://localhost:" + run.metrics().port() + "/metrics");
+            List<String> missing = List.copyOf(queried);
+            Set<String> exported = Set.of();
+            long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            while (!missing.isEmpty() && System.nanoTime() < deadline) {
+                HttpResponse<String> scrape = HttpClient.newHttpClient().send(HttpRequest.newBuilder(metrics).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, scrape.statusCode());
+                exported = scrape.body().lines()
+                        .filter(line -> !line.startsWith("#") && !line.isBlank())
+                        .map(line -> line.split("[{ ]", 2)[0])
+                        .collect(Collectors.toSet());
+                Set<String> seen = exported;
+                missing = queried.stream().filter(name -> !seen.contains(name)).toList();
+                if (!missing.isEmpty()) {
+                    Thread.sleep(2000);
+                }
+            }
+            assertTrue(missing.isEmpty(), "queried by the dashboard but not exported: " + missing);
+        }
     }
 
     @Test
