@@ -40,6 +40,12 @@ public final class LlamaModel implements AutoCloseable {
     /** (cos, sin) of shape (seq, head_dim) per sequence length, laid out for the model's {@link RopeStyle}. */
     private final Map<Integer, NDArray[]> ropeCache = new ConcurrentHashMap<>();
     private final Map<Integer, NDArray> causalMaskCache = new ConcurrentHashMap<>();
+    /**
+     * sqrt(head_dim) as a 0-d tensor the model owns. Not {@code div(Number)}: DJL makes that scalar on a direct buffer
+     * and closes it at once, while autograd keeps it for the backward pass; once the GC frees the buffer, the
+     * gradients read freed memory (NaN/Inf or silently wrong scores).
+     */
+    private final NDArray sqrtHeadDim;
 
     private LlamaModel(ModelConfig config, NDManager manager, DataType dataType, NDArray embedTokens, NDArray norm,
                        NDArray lmHead, List<DecoderLayer> layers) {
@@ -50,6 +56,7 @@ public final class LlamaModel implements AutoCloseable {
         this.norm = norm;
         this.lmHead = lmHead;
         this.layers = layers;
+        this.sqrtHeadDim = manager.create(Math.sqrt(config.headDim()));
     }
 
     /** The device scoring and inference run on: the first GPU DJL finds, else the CPU. */
@@ -153,7 +160,7 @@ public final class LlamaModel implements AutoCloseable {
         q = applyRope(q.transpose(0, 2, 1, 3), rope);                 // (batch, heads, seq, head_dim)
         k = repeatKv(applyRope(k.transpose(0, 2, 1, 3), rope), numHeads / numKv);
         v = repeatKv(v.transpose(0, 2, 1, 3), numHeads / numKv);
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(headDim)).add(mask);
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(sqrtHeadDim).add(mask);
         NDArray o = scores.softmax(-1).matMul(v);                      // (batch, heads, seq, head_dim)
         o = tap.attentionOutput(l, o);
         o = o.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);

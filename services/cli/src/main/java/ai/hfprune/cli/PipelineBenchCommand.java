@@ -1,0 +1,368 @@
+package ai.hfprune.cli;
+
+import ai.djl.ndarray.types.DataType;
+import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.importance.Criterion;
+import ai.hfprune.engine.importance.ImportanceScorer;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.pipeline.aggregator.AggregatorService;
+import ai.hfprune.pipeline.common.ModelInfo;
+import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.Topics;
+import ai.hfprune.pipeline.embedded.EmbeddedKafka;
+import ai.hfprune.pipeline.run.PipelineWatcher;
+import ai.hfprune.pipeline.sampler.BatchPacker;
+import ai.hfprune.pipeline.sampler.CalibrationSampler;
+import ai.hfprune.pipeline.sampler.DocumentFiles;
+import ai.hfprune.pipeline.scorer.ScorerService;
+import ai.hfprune.schemas.ModelId;
+import ai.hfprune.schemas.PruneTrigger;
+import ai.hfprune.schemas.TokenBatch;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.common.GroupState;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * {@code hfprune bench pipeline}: end-to-end tokens/s through the Kafka pipeline on the embedded broker, with 1 and
+ * with 2 scorers, beside the scorer alone (the same batches scored by {@link ImportanceScorer} in a loop, no Kafka).
+ *
+ * <p>End to end is timed from the moment the sampler is started (it reads and tokenizes the data file, packs the
+ * windows and sends the TokenBatches) until a watcher reads, {@code read_committed}, the aggregator's prune trigger
+ * whose threshold is the total of tokens sent: the aggregator emits it in the same step in which it folds the last
+ * batch into its sums, and it becomes visible when that Streams transaction commits. Everything else is started
+ * before the clock starts and is not timed: the broker (one for the whole bench), the topics (a fresh topic prefix
+ * per run), the aggregator (Kafka Streams in state RUNNING) and the scorers (models loaded, consumer group stable
+ * with every partition assigned). No pruner runs: pruning after the trigger is not part of the measured path.
+ */
+@Command(name = "pipeline", mixinStandardHelpOptions = true,
+        description = "End-to-end tokens/s through the Kafka pipeline (sampler -> scorers -> aggregator) on the embedded "
+                + "broker, with 1 and 2 scorers, beside the scorer alone on the same batches (no Kafka).")
+public class PipelineBenchCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelOption model;
+
+    @Option(names = "--data", paramLabel = "FILES",
+            description = "Comma list of .txt/.jsonl files or folders (default: TinyStories train-head-2MiB.txt).")
+    String data;
+
+    @Option(names = "--seq-len", defaultValue = "128", description = "T (default: ${DEFAULT-VALUE}).")
+    int seqLen;
+
+    @Option(names = "--batch-windows", defaultValue = "8", description = "B, windows per batch (default: ${DEFAULT-VALUE}).")
+    int batchWindows;
+
+    @Option(names = "--batches", defaultValue = "64", description = "N, timed batches per run (default: ${DEFAULT-VALUE}).")
+    int batches;
+
+    @Option(names = "--warmup-batches", defaultValue = "4",
+            description = "Batches of the untimed warm-up (one pipeline run and the scorer alone) (default: ${DEFAULT-VALUE}).")
+    int warmupBatches;
+
+    @Option(names = "--scorers", split = ",", defaultValue = "1,2", description = "Scorer counts to run (default: ${DEFAULT-VALUE}).")
+    List<Integer> scorerCounts;
+
+    @Option(names = "--partitions", defaultValue = "4", description = "Partitions of each topic (default: ${DEFAULT-VALUE}).")
+    int partitions;
+
+    @Option(names = "--timeout-minutes", defaultValue = "10", description = "Give up on a run after this long (default: ${DEFAULT-VALUE}).")
+    long timeoutMinutes;
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    /** One row of the table. */
+    record Row(String configuration, long tokens, double seconds, double secondsPerBatch, String note) {
+        double tokensPerSecond() {
+            return tokens / seconds;
+        }
+    }
+
+    private static final Criterion CRITERION = Criterion.ENTROPY;
+    /** Batches the scorer alone scores untimed before its loop. */
+    private static final int WARMUP_ALONE = 2;
+
+    @Override
+    public Integer call() throws Exception {
+        if (seqLen < 2 || batchWindows < 1 || batches < 1 || warmupBatches < 0 || partitions < 1) {
+            throw new HfpruneException("--seq-len must be ≥ 2, --batch-windows, --batches and --partitions ≥ 1, --warmup-batches ≥ 0");
+        }
+        for (int n : scorerCounts) {
+            if (n < 1) {
+                throw new HfpruneException("--scorers must be at least 1, got " + n);
+            }
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        String dataList = data != null ? data : Assets.resolve(Assets.DEFAULT_CALIBRATION).toString();
+        long tokens = (long) batches * batchWindows * seqLen;
+        String nonce = Long.toString(System.currentTimeMillis(), 36);
+        Path work = Files.createTempDirectory("hfprune-bench-pipeline-");
+        List<Row> rows = new ArrayList<>();
+        try (Checkpoint checkpoint = model.open()) {
+            PipelineConfig base = PipelineConfig.defaults()
+                    .with("model", checkpoint.path().toString())
+                    .with("data", dataList)
+                    .with("criteria", CRITERION.id())
+                    .with("seq.len", String.valueOf(seqLen))
+                    .with("batch.windows", String.valueOf(batchWindows))
+                    .with("topic.partitions", String.valueOf(partitions))
+                    .with("metrics.port", "-1");
+            List<int[][]> windows = batchesOf(base, checkpoint, batches);
+
+            progress(err, "starting the embedded Kafka broker");
+            try (EmbeddedKafka broker = EmbeddedKafka.start()) {
+                PipelineConfig onBroker = base.with("bootstrap.servers", broker.bootstrapServers());
+                if (warmupBatches > 0) {
+                    progress(err, "warm-up: a pipeline run of " + warmupBatches + " batches with 1 scorer (not timed)");
+                    runPipeline(onBroker, checkpoint, 1, warmupBatches, prefix(nonce, "warmup"), work, err);
+                }
+                progress(err, "scorer alone: " + batches + " batches");
+                rows.add(scorerAlone(checkpoint, windows, tokens));
+                for (int i = 0; i < scorerCounts.size(); i++) {
+                    int n = scorerCounts.get(i);
+                    progress(err, "pipeline with " + n + " scorer" + (n == 1 ? "" : "s") + ": " + batches + " batches");
+                    String topicPrefix = prefix(nonce, "run" + (i + 1) + "-" + n + "-scorers");
+                    rows.add(runPipeline(onBroker, checkpoint, n, batches, topicPrefix, work, err));
+                }
+            }
+
+            double alone = rows.get(0).tokensPerSecond();
+            out.printf("%s on %s: %d batches of %d windows of %d tokens (%d tokens), %s criterion, %d partitions, "
+                            + "embedded broker, %d CPU cores%n", checkpoint.name(), dataList, batches, batchWindows, seqLen, tokens,
+                    CRITERION.id(), partitions, Runtime.getRuntime().availableProcessors());
+            out.printf("%-26s %9s %9s %10s %7s %9s  %s%n", "configuration", "tokens", "seconds", "tokens/s", "ratio", "s/batch",
+                    "not timed");
+            for (Row r : rows) {
+                out.printf("%-26s %9d %9.2f %10.0f %7.2f %9.3f  %s%n", r.configuration(), r.tokens(), r.seconds(), r.tokensPerSecond(),
+                        r.tokensPerSecond() / alone, r.secondsPerBatch(), r.note());
+            }
+            out.println("scorer alone: ImportanceScorer.score (forward + activation-gradient backward) on the same batches "
+                    + "in a loop, in this JVM, after " + Math.min(WARMUP_ALONE, batches) + " warm-up batches; no Kafka, no Avro.");
+            out.println("pipeline: from the sampler's start (it reads and tokenizes the data, packs and sends the batches) until "
+                    + "the aggregator has folded the last batch, i.e. until its trigger at a threshold of all " + tokens
+                    + " tokens is read (read_committed) by a watcher; broker, topics (fresh per run), aggregator and scorers "
+                    + "(in their group, every partition assigned) are running before the clock starts; no pruner runs.");
+            out.println("ratio: pipeline tokens/s over the scorer alone's; the target is >= 0.9 with one scorer. s/batch: mean "
+                    + "time a scorer spends on one batch (alone: ImportanceScorer.score; pipeline: validate, score, and the Kafka "
+                    + "transaction of its partials and offset).");
+            out.println("2 scorers in one JVM share the " + Runtime.getRuntime().availableProcessors() + " CPU cores and the "
+                    + "JVM-wide gradient lock (one GradientCollector at a time): they are not expected to be faster than one; "
+                    + "scorers scale across processes or machines.");
+            out.flush();
+        } finally {
+            deleteRecursively(work);
+        }
+        return 0;
+    }
+
+    private static String prefix(String nonce, String label) {
+        return "bench." + nonce + "." + label + ".";
+    }
+
+    private static void progress(PrintWriter err, String line) {
+        err.println("bench pipeline: " + line);
+        err.flush();
+    }
+
+    /** The first {@code n} batches the sampler sends with these settings, packed by the sampler's own packer. */
+    private static List<int[][]> batchesOf(PipelineConfig config, Checkpoint checkpoint, int n) {
+        int b = config.getInt("batch.windows");
+        BatchPacker packer = new BatchPacker(new ModelId(checkpoint.name(), checkpoint.sha256()), checkpoint.tokenizer(),
+                config.getInt("seq.len"), b, List.of(config.get("criteria").split(",")), n * b);
+        List<TokenBatch> out = new ArrayList<>();
+        for (Path file : DocumentFiles.expand(DocumentFiles.parse(config.get("data")))) {
+            if (packer.capped()) {
+                break;
+            }
+            String source = file.getFileName().toString();
+            DocumentFiles.forEachDocument(file, config.get("sampler.jsonl.field"), doc -> {
+                packer.add(doc, source, out::add);
+                return !packer.capped();
+            });
+        }
+        if (out.size() < n || out.stream().anyMatch(t -> t.getWindows().size() != b)) {
+            throw new HfpruneException("the data gives " + packer.windowsPacked() + " windows of " + config.getInt("seq.len")
+                    + " tokens, fewer than --batches x --batch-windows = " + (long) n * b + "; give more data or ask for less");
+        }
+        return out.stream().map(BatchPacker::windows).toList();
+    }
+
+    private Row scorerAlone(Checkpoint checkpoint, List<int[][]> windows, long tokens) {
+        try (LlamaModel llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32)) {
+            ImportanceScorer scorer = new ImportanceScorer(llama);
+            Set<Criterion> criteria = Set.of(CRITERION);
+            for (int i = 0; i < Math.min(WARMUP_ALONE, windows.size()); i++) {
+                scorer.score(windows.get(i), criteria); // warm-up
+            }
+            long start = System.nanoTime();
+            for (int[][] batch : windows) {
+                scorer.score(batch, criteria);
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            return new Row("scorer alone (no Kafka)", tokens, seconds, seconds / windows.size(),
+                    "model load, " + Math.min(WARMUP_ALONE, windows.size()) + " warm-up batches");
+        }
+    }
+
+    /** One pipeline run on fresh topics: starts aggregator and scorers, then times the sampler's batches to the last fold. */
+    private Row runPipeline(PipelineConfig onBroker, Checkpoint checkpoint, int scorerCount, int n, String topicPrefix, Path work,
+                            PrintWriter err) throws Exception {
+        long tokens = (long) n * batchWindows * seqLen;
+        Path stateDir = Files.createDirectories(work.resolve(topicPrefix + "state"));
+        PipelineConfig config = onBroker
+                .with("topic.prefix", topicPrefix)
+                .with("max.windows", String.valueOf(n * batchWindows))
+                .with("coverage.min.tokens", String.valueOf(tokens))
+                .with("coverage.every.tokens", String.valueOf(tokens))
+                .with("state.dir", stateDir.toString())
+                .with("instance.id", "bench");
+        String bootstrap = config.get("bootstrap.servers");
+        Topics topics = Topics.of(config);
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        long setupStart = System.nanoTime();
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            topics.createAll(admin, partitions, (short) 1);
+            List<ScorerService> scorers = new ArrayList<>();
+            try (AggregatorService aggregator = new AggregatorService(config, topics, List.of(ModelInfo.of(checkpoint)), meters);
+                 PipelineWatcher watcher = new PipelineWatcher(bootstrap, topics, line -> { })) {
+                aggregator.start();
+                try {
+                    for (int i = 1; i <= scorerCount; i++) {
+                        ScorerService scorer = new ScorerService(config.with("instance.id", "scorer-" + i), topics, checkpoint, meters);
+                        scorers.add(scorer);
+                        scorer.start();
+                    }
+                    awaitStableGroup(admin, topicPrefix + "scorers", topics.calibrationBatches.name(), scorerCount, scorers);
+                    double setupSeconds = (System.nanoTime() - setupStart) / 1e9;
+
+                    CalibrationSampler sampler = new CalibrationSampler(config, topics, checkpoint,
+                            DocumentFiles.parse(config.get("data")), false, meters);
+                    long start = System.nanoTime();
+                    sampler.start();
+                    PruneTrigger trigger = awaitTrigger(watcher, sampler, scorers, tokens);
+                    double seconds = (System.nanoTime() - start) / 1e9;
+                    sampler.stop();
+                    if (trigger.getSnapshot().getTokens() != tokens || trigger.getSnapshot().getBatches() != n) {
+                        throw new HfpruneException("the trigger covers " + trigger.getSnapshot().getTokens() + " tokens in "
+                                + trigger.getSnapshot().getBatches() + " batches; expected " + tokens + " in " + n);
+                    }
+                    long scored = scorers.stream().mapToLong(ScorerService::batchesScored).sum();
+                    long dead = scorers.stream().mapToLong(ScorerService::deadLettered).sum();
+                    if (dead > 0) {
+                        throw new HfpruneException(dead + " batches were dead-lettered during the run");
+                    }
+                    String split = scorers.stream().map(s -> String.valueOf(s.batchesScored())).reduce((a, b) -> a + "+" + b).orElse("");
+                    err.printf("bench pipeline: %d scorer(s) scored %d batches (%s) in %.2f s; services started in %.1f s%n",
+                            scorerCount, scored, split, seconds, setupSeconds);
+                    err.flush();
+                    double busy = meters.find("hfprune_scorer_batch_seconds").timers().stream()
+                            .mapToDouble(t -> t.totalTime(TimeUnit.SECONDS)).sum();
+                    return new Row("pipeline, " + scorerCount + " scorer" + (scorerCount == 1 ? "" : "s"), tokens, seconds,
+                            busy / Math.max(1, scored), String.format("start of services and group join (%.1f s)", setupSeconds));
+                } finally {
+                    for (ScorerService s : scorers) {
+                        s.stop(Duration.ofMinutes(2));
+                    }
+                }
+            }
+        }
+    }
+
+    private PruneTrigger awaitTrigger(PipelineWatcher watcher, CalibrationSampler sampler, List<ScorerService> scorers, long tokens)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofMinutes(timeoutMinutes).toNanos();
+        while (true) {
+            PruneTrigger t = watcher.nextTrigger(Duration.ofMillis(500));
+            if (t != null) {
+                if (t.getThresholdTokens() == tokens) {
+                    return t;
+                }
+                continue;
+            }
+            if (sampler.failure().isPresent()) {
+                throw new HfpruneException("the sampler failed: " + sampler.failure().get().getMessage(), sampler.failure().get());
+            }
+            for (ScorerService s : scorers) {
+                if (s.failure().isPresent()) {
+                    throw new HfpruneException("scorer " + s.instanceId() + " failed: " + s.failure().get().getMessage(),
+                            s.failure().get());
+                }
+                if (s.deadLettered() > 0) {
+                    throw new HfpruneException("scorer " + s.instanceId() + " dead-lettered " + s.deadLettered()
+                            + " batch(es) (see its log above): the trigger at " + tokens + " tokens cannot come");
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                throw new HfpruneException("no trigger at " + tokens + " tokens within " + timeoutMinutes + " min; scorer states: "
+                        + scorers.stream().map(s -> s.state().toString()).toList());
+            }
+        }
+    }
+
+    /** Waits until the scorers' group is stable with every scorer in it and every partition of the topic assigned. */
+    private static void awaitStableGroup(Admin admin, String group, String topic, int members, List<ScorerService> scorers)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            for (ScorerService s : scorers) {
+                if (s.failure().isPresent()) {
+                    throw new HfpruneException("scorer " + s.instanceId() + " failed: " + s.failure().get().getMessage(), s.failure().get());
+                }
+            }
+            try {
+                ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
+                long assigned = d.members().stream().map(MemberDescription::assignment)
+                        .flatMap(a -> a.topicPartitions().stream()).filter(tp -> tp.topic().equals(topic)).count();
+                long total = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
+                boolean allHavePartitions = d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty())
+                        || total < members;
+                if (d.groupState() == GroupState.STABLE && d.members().size() == members && assigned == total && allHavePartitions) {
+                    return;
+                }
+                last = d.groupState() + " with " + d.members().size() + " members, " + assigned + "/" + total + " partitions";
+            } catch (ExecutionException e) {
+                last = e.getCause().toString();
+            }
+            Thread.sleep(50);
+        }
+        throw new HfpruneException("the scorers' group " + group + " did not become stable within 2 min (" + last + ")");
+    }
+
+    private static void deleteRecursively(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException | UncheckedIOException e) {
+            // a temporary folder: leave what could not be deleted
+        }
+    }
+}
