@@ -7,8 +7,6 @@ import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -23,7 +21,7 @@ import java.util.Map;
 
 /**
  * A GGUF v2/v3 file (llama.cpp's format): metadata key/values and tensors, read in place.
- * Tensor data is memory-mapped one tensor at a time and converted to float32 on read.
+ * Tensor data is read one tensor at a time, in chunks, and converted to float32 on read.
  * Tensor names and shapes here are GGUF's own ({@code blk.0.ffn_down.weight}, shape in PyTorch order);
  * {@link GgufTensorSource} maps them to Hugging Face names.
  */
@@ -31,16 +29,19 @@ public final class GgufFile implements AutoCloseable {
 
     /** GGML tensor types this reader converts. */
     public enum GgmlType {
-        F32(0, 1, 4), F16(1, 1, 2), Q8_0(8, 32, 34), BF16(30, 1, 2);
+        F32(0, ChunkedTensorReader.Encoding.F32), F16(1, ChunkedTensorReader.Encoding.F16),
+        Q8_0(8, ChunkedTensorReader.Encoding.Q8_0), BF16(30, ChunkedTensorReader.Encoding.BF16);
 
         final int id;
+        final ChunkedTensorReader.Encoding encoding;
         final int blockSize;
         final int bytesPerBlock;
 
-        GgmlType(int id, int blockSize, int bytesPerBlock) {
+        GgmlType(int id, ChunkedTensorReader.Encoding encoding) {
             this.id = id;
-            this.blockSize = blockSize;
-            this.bytesPerBlock = bytesPerBlock;
+            this.encoding = encoding;
+            this.blockSize = encoding.elementsPerBlock;
+            this.bytesPerBlock = encoding.bytesPerBlock;
         }
 
         static GgmlType of(int id, String tensor) {
@@ -68,6 +69,7 @@ public final class GgufFile implements AutoCloseable {
 
     private final Path path;
     private final FileChannel channel;
+    private final ChunkedTensorReader reader = new ChunkedTensorReader();
     private final Map<String, Object> metadata;
     private final Map<String, TensorInfo> tensors;
 
@@ -191,40 +193,22 @@ public final class GgufFile implements AutoCloseable {
         return v instanceof List ? (List<Object>) v : null;
     }
 
-    /** Reads a tensor as float32, row-major in PyTorch order. */
-    public void readFloats(String name, FloatBuffer dst) {
+    /** Reads {@code dst.remaining()} elements of a tensor from element {@code first} on, as float32, row-major in PyTorch order. */
+    public void readFloats(String name, long first, FloatBuffer dst) {
         TensorInfo t = tensors.get(name);
         if (t == null) {
             throw new HfpruneException(path + " has no tensor " + name);
         }
-        ByteBuffer data;
         try {
-            data = channel.map(FileChannel.MapMode.READ_ONLY, t.offset, t.byteSize).order(ByteOrder.LITTLE_ENDIAN);
+            reader.read(channel, t.offset, t.numel(), t.type.encoding, first, dst);
         } catch (IOException e) {
-            throw new HfpruneException("cannot map tensor " + name + " of " + path + ": " + e.getMessage(), e);
+            throw new HfpruneException("cannot read tensor " + name + " of " + path + ": " + e.getMessage(), e);
         }
-        long n = t.numel();
-        switch (t.type) {
-            case F32 -> dst.put(data.asFloatBuffer());
-            case F16 -> {
-                for (long i = 0; i < n; i++) {
-                    dst.put(HalfFloats.f16ToFloat(data.getShort()));
-                }
-            }
-            case BF16 -> {
-                for (long i = 0; i < n; i++) {
-                    dst.put(HalfFloats.bf16ToFloat(data.getShort()));
-                }
-            }
-            case Q8_0 -> {
-                for (long b = 0; b < n / 32; b++) {
-                    float scale = HalfFloats.f16ToFloat(data.getShort());
-                    for (int i = 0; i < 32; i++) {
-                        dst.put(scale * data.get());
-                    }
-                }
-            }
-        }
+    }
+
+    /** Reads a whole tensor as float32 into {@code dst}. */
+    public void readFloats(String name, FloatBuffer dst) {
+        readFloats(name, 0, dst);
     }
 
     @Override

@@ -71,8 +71,8 @@ public final class GgufTensorSource implements TensorSource {
     }
 
     @Override
-    public void readFloats(String name, FloatBuffer dst) {
-        gguf.readFloats(ggufName(name), dst);
+    public void readFloats(String name, long first, FloatBuffer dst) {
+        gguf.readFloats(ggufName(name), first, dst);
     }
 
     private String ggufName(String name) {

@@ -47,8 +47,8 @@ public final class MapTensorSource implements TensorSource {
     }
 
     @Override
-    public void readFloats(String name, FloatBuffer dst) {
-        dst.put(get(name).data());
+    public void readFloats(String name, long first, FloatBuffer dst) {
+        dst.put(get(name).data(), Math.toIntExact(first), dst.remaining());
     }
 
     @Override

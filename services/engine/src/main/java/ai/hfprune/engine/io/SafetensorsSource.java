@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,7 +25,7 @@ import java.util.Set;
 /**
  * A Hugging Face safetensors checkpoint: a single {@code model.safetensors} or shards listed by
  * {@code model.safetensors.index.json}. Headers are parsed and validated up front; tensor data is
- * memory-mapped one tensor at a time and converted to float32 on read, so opening a large model is cheap.
+ * read one tensor at a time, in chunks, and converted to float32 on read, so opening a large model is cheap.
  * Tensor names are the checkpoint's own (Hugging Face names).
  */
 public final class SafetensorsSource implements TensorSource {
@@ -36,12 +35,14 @@ public final class SafetensorsSource implements TensorSource {
 
     /** Element types hfprune reads and writes; safetensors spells them this way in headers. */
     public enum Dtype {
-        F32(4), F16(2), BF16(2);
+        F32(ChunkedTensorReader.Encoding.F32), F16(ChunkedTensorReader.Encoding.F16), BF16(ChunkedTensorReader.Encoding.BF16);
 
         public final int bytes;
+        final ChunkedTensorReader.Encoding encoding;
 
-        Dtype(int bytes) {
-            this.bytes = bytes;
+        Dtype(ChunkedTensorReader.Encoding encoding) {
+            this.encoding = encoding;
+            this.bytes = encoding.bytesPerBlock;
         }
 
         /** Parses "F32", "F16" or "BF16" (case-insensitive), naming {@code where} on failure. */
@@ -62,8 +63,6 @@ public final class SafetensorsSource implements TensorSource {
 
     // The safetensors reference implementation refuses headers above 100 MB; a larger value means a corrupt file.
     private static final long MAX_HEADER_BYTES = 100L << 20;
-    // FileChannel.map takes at most 2 GB; big tensors (e.g. an F32 embedding of a 128k vocabulary) are read in chunks.
-    private static final long MAP_CHUNK_BYTES = 1L << 30;
 
     // Duplicate keys in a header or index would silently shadow each other; treat them as corruption.
     static final JsonMapper JSON = JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
@@ -71,6 +70,7 @@ public final class SafetensorsSource implements TensorSource {
     private final Path location;
     private final Map<String, Entry> tensors;
     private final Map<Path, FileChannel> channels;
+    private final ChunkedTensorReader reader = new ChunkedTensorReader();
 
     private SafetensorsSource(Path location, Map<String, Entry> tensors, Map<Path, FileChannel> channels) {
         this.location = location;
@@ -296,42 +296,12 @@ public final class SafetensorsSource implements TensorSource {
     }
 
     @Override
-    public void readFloats(String name, FloatBuffer dst) {
+    public void readFloats(String name, long first, FloatBuffer dst) {
         Entry t = entry(name);
-        long numel = t.byteSize() / t.dtype().bytes;
-        if (dst.remaining() < numel) {
-            throw new IllegalArgumentException("buffer has room for " + dst.remaining() + " floats, but "
-                    + name + " has " + numel);
-        }
-        FileChannel ch = channels.get(t.file());
-        long chunk = MAP_CHUNK_BYTES - MAP_CHUNK_BYTES % t.dtype().bytes;
-        for (long done = 0; done < t.byteSize(); done += chunk) {
-            long len = Math.min(chunk, t.byteSize() - done);
-            ByteBuffer data;
-            try {
-                data = ch.map(FileChannel.MapMode.READ_ONLY, t.start() + done, len).order(ByteOrder.LITTLE_ENDIAN);
-            } catch (IOException e) {
-                throw new HfpruneException("cannot map tensor " + name + " of " + t.file() + ": " + e.getMessage(), e);
-            }
-            convert(data, t.dtype(), dst);
-        }
-    }
-
-    private static void convert(ByteBuffer data, Dtype dtype, FloatBuffer dst) {
-        switch (dtype) {
-            case F32 -> dst.put(data.asFloatBuffer());
-            case F16 -> {
-                ShortBuffer s = data.asShortBuffer();
-                while (s.hasRemaining()) {
-                    dst.put(HalfFloats.f16ToFloat(s.get()));
-                }
-            }
-            case BF16 -> {
-                ShortBuffer s = data.asShortBuffer();
-                while (s.hasRemaining()) {
-                    dst.put(HalfFloats.bf16ToFloat(s.get()));
-                }
-            }
+        try {
+            reader.read(channels.get(t.file()), t.start(), t.byteSize() / t.dtype().bytes, t.dtype().encoding, first, dst);
+        } catch (IOException e) {
+            throw new HfpruneException("cannot read tensor " + name + " of " + t.file() + ": " + e.getMessage(), e);
         }
     }
 

@@ -15,8 +15,22 @@ public interface TensorSource extends Closeable {
 
     long[] shape(String name);
 
-    /** Copies the tensor, converted to float32 (F16/BF16 upcast, Q8_0 dequantized), row-major into {@code dst}. */
-    void readFloats(String name, FloatBuffer dst);
+    /**
+     * Copies {@code dst.remaining()} elements of the tensor, from element {@code first} on (row-major), converted to
+     * float32 (F16/BF16 upcast, Q8_0 dequantized) into {@code dst}. Loading reads large tensors a few rows at a time.
+     * Q8_0 ranges start and end on whole blocks of 32 elements (true for whole rows).
+     */
+    void readFloats(String name, long first, FloatBuffer dst);
+
+    /** Copies the whole tensor, converted to float32, row-major into {@code dst} from its position on. */
+    default void readFloats(String name, FloatBuffer dst) {
+        int n = Math.toIntExact(numel(name));
+        if (dst.remaining() < n) {
+            throw new IllegalArgumentException("buffer has room for " + dst.remaining() + " floats, but " + name + " has " + n);
+        }
+        readFloats(name, 0, dst.slice().limit(n));
+        dst.position(dst.position() + n);
+    }
 
     default boolean has(String name) {
         return names().contains(name);

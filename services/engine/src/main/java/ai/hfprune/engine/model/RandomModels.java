@@ -1,7 +1,14 @@
 package ai.hfprune.engine.model;
 
 import ai.hfprune.engine.io.MapTensorSource;
+import ai.hfprune.engine.io.SafetensorsSource.Dtype;
+import ai.hfprune.engine.io.SafetensorsWriter;
+import ai.hfprune.engine.io.SafetensorsWriter.Tensor;
 
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -29,48 +36,76 @@ public final class RandomModels {
     public static MapTensorSource weights(ModelConfig c, long seed) {
         SplittableRandom random = new SplittableRandom(seed);
         MapTensorSource s = new MapTensorSource();
-        int hd = c.headDim();
-        int q = c.numAttentionHeads() * hd;
-        int kv = c.numKeyValueHeads() * hd;
-        matrix(s, random, "model.embed_tokens.weight", c.vocabSize(), c.hiddenSize(), 1.0);
-        for (int l = 0; l < c.numHiddenLayers(); l++) {
-            String p = "model.layers." + l + ".";
-            norm(s, random, p + "input_layernorm.weight", c.hiddenSize());
-            matrix(s, random, p + "self_attn.q_proj.weight", q, c.hiddenSize(), 1 / Math.sqrt(c.hiddenSize()));
-            matrix(s, random, p + "self_attn.k_proj.weight", kv, c.hiddenSize(), 1 / Math.sqrt(c.hiddenSize()));
-            matrix(s, random, p + "self_attn.v_proj.weight", kv, c.hiddenSize(), 1 / Math.sqrt(c.hiddenSize()));
-            matrix(s, random, p + "self_attn.o_proj.weight", c.hiddenSize(), q, 1 / Math.sqrt(q));
-            if (c.attentionBias()) {
-                vector(s, random, p + "self_attn.q_proj.bias", q, 0.0, 0.02);
-                vector(s, random, p + "self_attn.k_proj.bias", kv, 0.0, 0.02);
-                vector(s, random, p + "self_attn.v_proj.bias", kv, 0.0, 0.02);
-            }
-            if (c.qkNorm()) {
-                norm(s, random, p + "self_attn.q_norm.weight", hd);
-                norm(s, random, p + "self_attn.k_norm.weight", hd);
-            }
-            norm(s, random, p + "post_attention_layernorm.weight", c.hiddenSize());
-            matrix(s, random, p + "mlp.gate_proj.weight", c.intermediateSize(), c.hiddenSize(), 1 / Math.sqrt(c.hiddenSize()));
-            matrix(s, random, p + "mlp.up_proj.weight", c.intermediateSize(), c.hiddenSize(), 1 / Math.sqrt(c.hiddenSize()));
-            matrix(s, random, p + "mlp.down_proj.weight", c.hiddenSize(), c.intermediateSize(), 1 / Math.sqrt(c.intermediateSize()));
-        }
-        norm(s, random, "model.norm.weight", c.hiddenSize());
-        if (!c.tieWordEmbeddings()) {
-            matrix(s, random, "lm_head.weight", c.vocabSize(), c.hiddenSize(), 1 / Math.sqrt(c.hiddenSize()));
+        for (Spec t : specs(c)) {
+            s.put(t.name(), t.shape(), gaussian(random, t.numel(), t.mean(), t.std()));
         }
         return s;
     }
 
-    private static void matrix(MapTensorSource s, SplittableRandom r, String name, int rows, int cols, double std) {
-        s.put(name, new long[] {rows, cols}, gaussian(r, (long) rows * cols, 0.0, std));
+    /**
+     * Writes random weights of the same distributions as a Hugging Face checkpoint ({@code config.json} and safetensors
+     * in {@code dtype}, sharded at {@code maxShardBytes}) into {@code dir}, generating one tensor at a time, so a model
+     * larger than memory can be written (for {@code hfprune bench load} and memory tests).
+     */
+    public static void writeHuggingFace(ModelConfig c, long seed, Dtype dtype, long maxShardBytes, Path dir) {
+        HfConfigs.write(c, dir);
+        SplittableRandom random = new SplittableRandom(seed);
+        List<Tensor> tensors = new ArrayList<>();
+        for (Spec t : specs(c)) {
+            SplittableRandom own = random.split(); // split in order, so each tensor's values depend only on the seed
+            tensors.add(new Tensor(t.name(), t.shape(), () -> gaussian(own, t.numel(), t.mean(), t.std())));
+        }
+        SafetensorsWriter.write(dir, tensors, dtype, maxShardBytes);
     }
 
-    private static void norm(MapTensorSource s, SplittableRandom r, String name, int n) {
-        vector(s, r, name, n, 1.0, 0.1);
+    /** One weight tensor: its name, shape and the normal distribution its values are drawn from. */
+    private record Spec(String name, long[] shape, double mean, double std) {
+        long numel() {
+            return Arrays.stream(shape).reduce(1, Math::multiplyExact);
+        }
     }
 
-    private static void vector(MapTensorSource s, SplittableRandom r, String name, int n, double mean, double std) {
-        s.put(name, new long[] {n}, gaussian(r, n, mean, std));
+    private static List<Spec> specs(ModelConfig c) {
+        List<Spec> s = new ArrayList<>();
+        int hd = c.headDim();
+        int q = c.numAttentionHeads() * hd;
+        int kv = c.numKeyValueHeads() * hd;
+        int h = c.hiddenSize();
+        matrix(s, "model.embed_tokens.weight", c.vocabSize(), h, 1.0);
+        for (int l = 0; l < c.numHiddenLayers(); l++) {
+            String p = "model.layers." + l + ".";
+            norm(s, p + "input_layernorm.weight", h);
+            matrix(s, p + "self_attn.q_proj.weight", q, h, 1 / Math.sqrt(h));
+            matrix(s, p + "self_attn.k_proj.weight", kv, h, 1 / Math.sqrt(h));
+            matrix(s, p + "self_attn.v_proj.weight", kv, h, 1 / Math.sqrt(h));
+            matrix(s, p + "self_attn.o_proj.weight", h, q, 1 / Math.sqrt(q));
+            if (c.attentionBias()) {
+                s.add(new Spec(p + "self_attn.q_proj.bias", new long[] {q}, 0.0, 0.02));
+                s.add(new Spec(p + "self_attn.k_proj.bias", new long[] {kv}, 0.0, 0.02));
+                s.add(new Spec(p + "self_attn.v_proj.bias", new long[] {kv}, 0.0, 0.02));
+            }
+            if (c.qkNorm()) {
+                norm(s, p + "self_attn.q_norm.weight", hd);
+                norm(s, p + "self_attn.k_norm.weight", hd);
+            }
+            norm(s, p + "post_attention_layernorm.weight", h);
+            matrix(s, p + "mlp.gate_proj.weight", c.intermediateSize(), h, 1 / Math.sqrt(h));
+            matrix(s, p + "mlp.up_proj.weight", c.intermediateSize(), h, 1 / Math.sqrt(h));
+            matrix(s, p + "mlp.down_proj.weight", h, c.intermediateSize(), 1 / Math.sqrt(c.intermediateSize()));
+        }
+        norm(s, "model.norm.weight", h);
+        if (!c.tieWordEmbeddings()) {
+            matrix(s, "lm_head.weight", c.vocabSize(), h, 1 / Math.sqrt(h));
+        }
+        return s;
+    }
+
+    private static void matrix(List<Spec> s, String name, int rows, int cols, double std) {
+        s.add(new Spec(name, new long[] {rows, cols}, 0.0, std));
+    }
+
+    private static void norm(List<Spec> s, String name, int n) {
+        s.add(new Spec(name, new long[] {n}, 1.0, 0.1));
     }
 
     private static float[] gaussian(SplittableRandom r, long n, double mean, double std) {

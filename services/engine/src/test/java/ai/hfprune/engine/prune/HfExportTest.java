@@ -339,11 +339,11 @@ class HfExportTest {
         }
 
         @Override
-        public void readFloats(String name, FloatBuffer dst) {
+        public void readFloats(String name, long first, FloatBuffer dst) {
             if (name.equals(failOn)) {
                 throw new IllegalStateException("cannot read " + name + " (injected failure)");
             }
-            inner.readFloats(name, dst);
+            inner.readFloats(name, first, dst);
         }
 
         @Override
