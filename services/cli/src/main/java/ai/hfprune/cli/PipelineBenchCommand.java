@@ -4,6 +4,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
+import ai.hfprune.engine.io.FileTrees;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.pipeline.aggregator.AggregatorService;
@@ -29,21 +30,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * {@code hfprune bench pipeline}: end-to-end tokens/s through the Kafka pipeline on the embedded broker, with 1 and
@@ -75,11 +71,12 @@ public class PipelineBenchCommand implements Callable<Integer> {
     @Option(names = "--batch-windows", defaultValue = "8", description = "B, windows per batch (default: ${DEFAULT-VALUE}).")
     int batchWindows;
 
-    @Option(names = "--batches", defaultValue = "64", description = "N, timed batches per run (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batches", defaultValue = "128", description = "N, timed batches per run (default: ${DEFAULT-VALUE}).")
     int batches;
 
-    @Option(names = "--warmup-batches", defaultValue = "4",
-            description = "Batches of the untimed warm-up (one pipeline run and the scorer alone) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-batches", defaultValue = "64",
+            description = "W, batches each run processes before the clock starts, in the same services and JVM "
+                    + "(default: ${DEFAULT-VALUE}).")
     int warmupBatches;
 
     @Option(names = "--scorers", split = ",", defaultValue = "1,2", description = "Scorer counts to run (default: ${DEFAULT-VALUE}).")
@@ -102,8 +99,9 @@ public class PipelineBenchCommand implements Callable<Integer> {
     }
 
     private static final Criterion CRITERION = Criterion.ENTROPY;
-    /** Batches the scorer alone scores untimed before its loop. */
-    private static final int WARMUP_ALONE = 2;
+
+    /** One CPU profile line per timed run, printed after the table. */
+    private final List<String> profiles = new ArrayList<>();
 
     @Override
     public Integer call() throws Exception {
@@ -119,6 +117,7 @@ public class PipelineBenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         String dataList = data != null ? data : Assets.resolve(Assets.DEFAULT_CALIBRATION).toString();
         long tokens = (long) batches * batchWindows * seqLen;
+        int total = warmupBatches + batches;
         String nonce = Long.toString(System.currentTimeMillis(), 36);
         Path work = Files.createTempDirectory("hfprune-bench-pipeline-");
         List<Row> rows = new ArrayList<>();
@@ -131,29 +130,26 @@ public class PipelineBenchCommand implements Callable<Integer> {
                     .with("batch.windows", String.valueOf(batchWindows))
                     .with("topic.partitions", String.valueOf(partitions))
                     .with("metrics.port", "-1");
-            List<int[][]> windows = batchesOf(base, checkpoint, batches);
+            List<int[][]> windows = batchesOf(base, checkpoint, total);
 
             progress(err, "starting the embedded Kafka broker");
             try (EmbeddedKafka broker = EmbeddedKafka.start()) {
                 PipelineConfig onBroker = base.with("bootstrap.servers", broker.bootstrapServers());
-                if (warmupBatches > 0) {
-                    progress(err, "warm-up: a pipeline run of " + warmupBatches + " batches with 1 scorer (not timed)");
-                    runPipeline(onBroker, checkpoint, 1, warmupBatches, prefix(nonce, "warmup"), work, err);
-                }
-                progress(err, "scorer alone: " + batches + " batches");
+                progress(err, "scorer alone: " + warmupBatches + " + " + batches + " batches");
                 rows.add(scorerAlone(checkpoint, windows, tokens));
                 for (int i = 0; i < scorerCounts.size(); i++) {
                     int n = scorerCounts.get(i);
-                    progress(err, "pipeline with " + n + " scorer" + (n == 1 ? "" : "s") + ": " + batches + " batches");
+                    progress(err, "pipeline with " + n + " scorer" + (n == 1 ? "" : "s") + ": " + warmupBatches + " + "
+                            + batches + " batches");
                     String topicPrefix = prefix(nonce, "run" + (i + 1) + "-" + n + "-scorers");
-                    rows.add(runPipeline(onBroker, checkpoint, n, batches, topicPrefix, work, err));
+                    rows.add(runPipeline(onBroker, checkpoint, n, topicPrefix, work, err));
                 }
             }
 
             double alone = rows.get(0).tokensPerSecond();
-            out.printf("%s on %s: %d batches of %d windows of %d tokens (%d tokens), %s criterion, %d partitions, "
-                            + "embedded broker, %d CPU cores%n", checkpoint.name(), dataList, batches, batchWindows, seqLen, tokens,
-                    CRITERION.id(), partitions, Runtime.getRuntime().availableProcessors());
+            out.printf("%s on %s: %d timed batches after %d warm-up batches, %d windows of %d tokens each (%d tokens timed), "
+                            + "%s criterion, %d partitions, embedded broker, %d CPU cores%n", checkpoint.name(), dataList, batches,
+                    warmupBatches, batchWindows, seqLen, tokens, CRITERION.id(), partitions, Runtime.getRuntime().availableProcessors());
             out.printf("%-26s %9s %9s %10s %7s %9s  %s%n", "configuration", "tokens", "seconds", "tokens/s", "ratio", "s/batch",
                     "not timed");
             for (Row r : rows) {
@@ -161,22 +157,35 @@ public class PipelineBenchCommand implements Callable<Integer> {
                         r.tokensPerSecond() / alone, r.secondsPerBatch(), r.note());
             }
             out.println("scorer alone: ImportanceScorer.score (forward + activation-gradient backward) on the same batches "
-                    + "in a loop, in this JVM, after " + Math.min(WARMUP_ALONE, batches) + " warm-up batches; no Kafka, no Avro.");
-            out.println("pipeline: from the sampler's start (it reads and tokenizes the data, packs and sends the batches) until "
-                    + "the aggregator has folded the last batch, i.e. until its trigger at a threshold of all " + tokens
-                    + " tokens is read (read_committed) by a watcher; broker, topics (fresh per run), aggregator and scorers "
-                    + "(in their group, every partition assigned) are running before the clock starts; no pruner runs.");
-            out.println("ratio: pipeline tokens/s over the scorer alone's; the target is >= 0.9 with one scorer. s/batch: mean "
-                    + "time a scorer spends on one batch (alone: ImportanceScorer.score; pipeline: validate, score, and the Kafka "
-                    + "transaction of its partials and offset).");
+                    + "in a loop, in this JVM, the warm-up batches first; no Kafka, no Avro.");
+            out.println("pipeline: the steady state of one run (fresh topics and services, started before any clock): the "
+                    + "sampler sends all W + N batches; the clock runs from the aggregator's trigger at the W warm-up batches' "
+                    + "tokens to its trigger at all W + N batches' tokens, as a watcher reads them (read_committed); no pruner runs.");
+            out.println("ratio: pipeline tokens/s over the scorer alone's; the target is >= 0.9 with one scorer. s/batch: timed "
+                    + "seconds per timed batch.");
+            out.println("CPU seconds by thread (from /proc/self/task; threads under 0.1 s left out):");
+            profiles.forEach(p -> out.println("  " + p));
             out.println("2 scorers in one JVM share the " + Runtime.getRuntime().availableProcessors() + " CPU cores and the "
                     + "JVM-wide gradient lock (one GradientCollector at a time): they are not expected to be faster than one; "
                     + "scorers scale across processes or machines.");
             out.flush();
         } finally {
-            deleteRecursively(work);
+            FileTrees.deleteQuietly(work); // a temporary folder: leave what cannot be deleted
         }
         return 0;
+    }
+
+    /** CPU seconds by thread group during a timed run: where the cores went. */
+    private static String profileLine(String label, double seconds, ThreadCpu cpu) {
+        StringBuilder b = new StringBuilder(String.format("%s, %.1f s wall:", label, seconds));
+        double total = 0;
+        for (Map.Entry<String, Double> e : cpu.secondsByGroup().entrySet()) {
+            total += e.getValue();
+            if (e.getValue() >= 0.1) {
+                b.append(String.format(" %s %.1f,", e.getKey(), e.getValue()));
+            }
+        }
+        return b.append(String.format(" total %.1f CPU s", total)).toString();
     }
 
     private static String prefix(String nonce, String label) {
@@ -215,28 +224,36 @@ public class PipelineBenchCommand implements Callable<Integer> {
         try (LlamaModel llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32)) {
             ImportanceScorer scorer = new ImportanceScorer(llama);
             Set<Criterion> criteria = Set.of(CRITERION);
-            for (int i = 0; i < Math.min(WARMUP_ALONE, windows.size()); i++) {
-                scorer.score(windows.get(i), criteria); // warm-up
+            for (int[][] batch : windows.subList(0, warmupBatches)) {
+                scorer.score(batch, criteria);
             }
+            ThreadCpu cpu = new ThreadCpu();
             long start = System.nanoTime();
-            for (int[][] batch : windows) {
+            for (int[][] batch : windows.subList(warmupBatches, windows.size())) {
                 scorer.score(batch, criteria);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            return new Row("scorer alone (no Kafka)", tokens, seconds, seconds / windows.size(),
-                    "model load, " + Math.min(WARMUP_ALONE, windows.size()) + " warm-up batches");
+            profiles.add(profileLine("scorer alone", seconds, cpu));
+            return new Row("scorer alone (no Kafka)", tokens, seconds, seconds / batches, "model load, warm-up batches");
         }
     }
 
-    /** One pipeline run on fresh topics: starts aggregator and scorers, then times the sampler's batches to the last fold. */
-    private Row runPipeline(PipelineConfig onBroker, Checkpoint checkpoint, int scorerCount, int n, String topicPrefix, Path work,
+    /**
+     * One pipeline run on fresh topics: starts aggregator and scorers, then the sampler with W + N batches, and times
+     * the steady state from the trigger at W batches' tokens to the trigger at W + N batches'.
+     */
+    private Row runPipeline(PipelineConfig onBroker, Checkpoint checkpoint, int scorerCount, String topicPrefix, Path work,
                             PrintWriter err) throws Exception {
-        long tokens = (long) n * batchWindows * seqLen;
+        long tokensPerBatch = (long) batchWindows * seqLen;
+        long warmupTokens = warmupBatches * tokensPerBatch;
+        long tokens = batches * tokensPerBatch;
+        int n = warmupBatches + batches;
         Path stateDir = Files.createDirectories(work.resolve(topicPrefix + "state"));
         PipelineConfig config = onBroker
                 .with("topic.prefix", topicPrefix)
                 .with("max.windows", String.valueOf(n * batchWindows))
-                .with("coverage.min.tokens", String.valueOf(tokens))
+                // triggers at W batches' tokens (the clock starts) and at W + N batches' (it stops)
+                .with("coverage.min.tokens", String.valueOf(warmupBatches > 0 ? warmupTokens : warmupTokens + tokens))
                 .with("coverage.every.tokens", String.valueOf(tokens))
                 .with("state.dir", stateDir.toString())
                 .with("instance.id", "bench");
@@ -261,14 +278,19 @@ public class PipelineBenchCommand implements Callable<Integer> {
 
                     CalibrationSampler sampler = new CalibrationSampler(config, topics, checkpoint,
                             DocumentFiles.parse(config.get("data")), false, meters);
-                    long start = System.nanoTime();
                     sampler.start();
-                    PruneTrigger trigger = awaitTrigger(watcher, sampler, scorers, tokens);
+                    if (warmupBatches > 0) {
+                        awaitTrigger(watcher, sampler, scorers, warmupTokens);
+                    }
+                    ThreadCpu cpu = new ThreadCpu();
+                    long start = System.nanoTime();
+                    PruneTrigger trigger = awaitTrigger(watcher, sampler, scorers, warmupTokens + tokens);
                     double seconds = (System.nanoTime() - start) / 1e9;
+                    profiles.add(profileLine("pipeline, " + scorerCount + " scorer(s)", seconds, cpu));
                     sampler.stop();
-                    if (trigger.getSnapshot().getTokens() != tokens || trigger.getSnapshot().getBatches() != n) {
+                    if (trigger.getSnapshot().getTokens() != warmupTokens + tokens || trigger.getSnapshot().getBatches() != n) {
                         throw new HfpruneException("the trigger covers " + trigger.getSnapshot().getTokens() + " tokens in "
-                                + trigger.getSnapshot().getBatches() + " batches; expected " + tokens + " in " + n);
+                                + trigger.getSnapshot().getBatches() + " batches; expected " + (warmupTokens + tokens) + " in " + n);
                     }
                     long scored = scorers.stream().mapToLong(ScorerService::batchesScored).sum();
                     long dead = scorers.stream().mapToLong(ScorerService::deadLettered).sum();
@@ -279,10 +301,9 @@ public class PipelineBenchCommand implements Callable<Integer> {
                     err.printf("bench pipeline: %d scorer(s) scored %d batches (%s) in %.2f s; services started in %.1f s%n",
                             scorerCount, scored, split, seconds, setupSeconds);
                     err.flush();
-                    double busy = meters.find("hfprune_scorer_batch_seconds").timers().stream()
-                            .mapToDouble(t -> t.totalTime(TimeUnit.SECONDS)).sum();
                     return new Row("pipeline, " + scorerCount + " scorer" + (scorerCount == 1 ? "" : "s"), tokens, seconds,
-                            busy / Math.max(1, scored), String.format("start of services and group join (%.1f s)", setupSeconds));
+                            seconds / batches,
+                            String.format("start of services and group join (%.1f s), warm-up batches", setupSeconds));
                 } finally {
                     for (ScorerService s : scorers) {
                         s.stop(Duration.ofMinutes(2));
@@ -351,18 +372,5 @@ public class PipelineBenchCommand implements Callable<Integer> {
             Thread.sleep(50);
         }
         throw new HfpruneException("the scorers' group " + group + " did not become stable within 2 min (" + last + ")");
-    }
-
-    private static void deleteRecursively(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException | UncheckedIOException e) {
-            // a temporary folder: leave what could not be deleted
-        }
     }
 }

@@ -19,6 +19,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -49,8 +50,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -62,7 +69,9 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p><b>Exactly once.</b> Each batch is one Kafka transaction (transactional id {@code <topic.prefix>scorer-<instance.id>}):
  * its partials (or its dead letter) and the consumer offset past it are committed together, or none of them. The
- * batch is scored before the transaction begins, so a transaction stays open only for the sends. A crash leaves at
+ * batch is scored before the transaction begins, so a transaction stays open only for the sends. Transactions run on
+ * a second thread, one at a time and in offset order, while the scoring thread scores the next batch: the round trips
+ * of a commit then cost no scoring time. A crash leaves at
  * most an open transaction, which the next producer with this transactional id aborts in {@code initTransactions()}
  * (or the broker after {@code transaction.timeout.ms}); {@code read_committed} readers never see its records. The
  * offsets go through the producer with the consumer's group metadata, so a scorer that lost its partitions in a
@@ -101,7 +110,7 @@ public final class ScorerService {
 
     private static final Logger LOG = LoggerFactory.getLogger(ScorerService.class);
     private static final Duration POLL = Duration.ofMillis(500);
-    private static final int MAX_POLL_RECORDS = 2;
+    private static final int MAX_POLL_RECORDS = 8;
     private static final int MAX_POLL_INTERVAL_MS = 30 * 60 * 1000;
 
     private final PipelineConfig config;
@@ -131,16 +140,19 @@ public final class ScorerService {
     private final AtomicLong partialsSent = new AtomicLong();
     private volatile long crashAfterPartials = -1;
     private final AtomicLong scoringFailuresToInject = new AtomicLong();
+    private final AtomicLong transactionFailuresToInject = new AtomicLong();
     private Duration initialBackoff = Duration.ofSeconds(1);
     private Duration maxBackoff = Duration.ofSeconds(30);
 
     private Thread thread;
     private volatile KafkaConsumer<byte[], byte[]> consumer;
-    private KafkaProducer<byte[], byte[]> producer;
+    private volatile KafkaProducer<byte[], byte[]> producer;
     private final List<KafkaClientMetrics> clientMetrics = new ArrayList<>();
-    /** Failed attempts per partition:offset of the record being retried. */
-    private final Map<String, Integer> attempts = new HashMap<>();
-    private int consecutiveGiveUps;
+    /** Failed attempts per partition:offset of the record being retried (both threads update it). */
+    private final Map<String, Integer> attempts = new ConcurrentHashMap<>();
+    private final AtomicInteger consecutiveGiveUps = new AtomicInteger();
+    /** Runs the transactions, one at a time, beside the scoring thread. */
+    private ExecutorService committer;
 
     /**
      * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
@@ -259,6 +271,11 @@ public final class ScorerService {
         scoringFailuresToInject.set(n);
     }
 
+    /** For tests: the next {@code n} transactions fail after their partials were sent, as a broker error would. */
+    public void failTransactionsForTest(long n) {
+        transactionFailuresToInject.set(n);
+    }
+
     public State state() {
         return state;
     }
@@ -303,6 +320,11 @@ public final class ScorerService {
             state = State.RUNNING;
             LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
                     llama.manager().getDevice());
+            committer = Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "hfprune-scorer-" + instanceId + "-commit");
+                t.setDaemon(true);
+                return t;
+            });
             while (!stopping) {
                 ConsumerRecords<byte[], byte[]> records;
                 try {
@@ -312,15 +334,7 @@ public final class ScorerService {
                 }
                 List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
                 records.forEach(list::add);
-                for (int i = 0; i < list.size(); i++) {
-                    if (stopping) {
-                        break; // not started: left for the group (nothing was committed for it)
-                    }
-                    if (!process(list.get(i))) {
-                        seekBack(list, i);
-                        break;
-                    }
-                }
+                scoreAndCommit(list);
             }
             state = State.STOPPED;
         } catch (Fenced e) {
@@ -336,6 +350,9 @@ public final class ScorerService {
             state = State.FAILED;
             LOG.error("scorer {}: failed: {}", instanceId, t.toString(), t);
         } finally {
+            if (committer != null) {
+                committer.shutdownNow(); // idle here: every transaction was awaited
+            }
             clientMetrics.forEach(KafkaClientMetrics::close);
             if (!crashed) {
                 closeClients(Duration.ofSeconds(30));
@@ -346,11 +363,45 @@ public final class ScorerService {
     }
 
     /**
-     * Scores one record and commits its outcome with its offset in one transaction.
-     *
-     * @return true when committed; false when it must be retried (the backoff has been waited already)
+     * Scores the records of one poll in order, each while the transaction of the one before it commits. A record that
+     * must be retried (its scoring or its transaction failed; the backoff has been waited) is sought back to, with
+     * every record after it, and the rest of the poll is dropped: the next poll returns them again. The last
+     * transaction is awaited before returning, so the consumer is only polled with no transaction in flight.
      */
-    private boolean process(ConsumerRecord<byte[], byte[]> record) {
+    private void scoreAndCommit(List<ConsumerRecord<byte[], byte[]>> records) {
+        Future<Boolean> inFlight = null;
+        int inFlightIndex = -1;
+        for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
+            Outcome outcome = score(records.get(i));
+            if (inFlight != null && !await(inFlight)) {
+                seekBack(records, inFlightIndex); // this record's outcome is dropped with it
+                return;
+            }
+            inFlight = null;
+            if (outcome == null) {
+                seekBack(records, i);
+                return;
+            }
+            ConsumerGroupMetadata group = consumer.groupMetadata(); // read on the consumer's thread
+            inFlight = committer.submit(() -> commit(outcome, group));
+            inFlightIndex = i;
+        }
+        if (inFlight != null && !await(inFlight)) {
+            seekBack(records, inFlightIndex);
+        }
+    }
+
+    /** What scoring one record gave: its partials, or why it goes to the dead-letter topic. */
+    private record Outcome(ConsumerRecord<byte[], byte[]> record, String attemptKey, TokenBatchValidator.Valid valid,
+                           Map<Criterion, Partial> scores, String deadReason, long startNanos) {
+    }
+
+    /**
+     * Validates and scores one record.
+     *
+     * @return its outcome; null when it must be retried (the backoff has been waited already)
+     */
+    private Outcome score(ConsumerRecord<byte[], byte[]> record) {
         long t0 = System.nanoTime();
         String attemptKey = record.topic() + "-" + record.partition() + "@" + record.offset();
         TokenBatchValidator.Result check = validator.check(record.value());
@@ -375,29 +426,39 @@ public final class ScorerService {
                         LOG.warn("scorer {}: scoring batch {} ({}) failed (attempt {} of {}): {}", instanceId,
                                 valid.batch().getBatchId(), attemptKey, n, MAX_SCORING_ATTEMPTS, e.toString());
                         backoff(n);
-                        return false;
+                        return null;
                     }
                     LOG.error("scorer {}: scoring batch {} ({}) failed {} times; dead-lettering it", instanceId,
                             valid.batch().getBatchId(), attemptKey, n, e);
                     deadReason = "scoring failed " + n + " times: " + e;
-                    if (++consecutiveGiveUps >= MAX_CONSECUTIVE_GIVE_UPS) {
-                        throw new HfpruneException(consecutiveGiveUps + " batches in a row could not be scored; the last: " + e, e);
+                    int giveUps = consecutiveGiveUps.incrementAndGet();
+                    if (giveUps >= MAX_CONSECUTIVE_GIVE_UPS) {
+                        throw new HfpruneException(giveUps + " batches in a row could not be scored; the last: " + e, e);
                     }
                 }
             }
         }
+        return new Outcome(record, attemptKey, valid, scores, deadReason, t0);
+    }
 
+    /**
+     * Commits one outcome with its record's offset in one transaction (on the committer thread).
+     *
+     * @return true when committed; false when the record must be retried (aborted; the backoff has been waited)
+     */
+    private boolean commit(Outcome o, ConsumerGroupMetadata group) {
+        ConsumerRecord<byte[], byte[]> record = o.record();
         int sentInTransaction = 0;
         try {
             producer.beginTransaction();
-            if (deadReason != null) {
+            if (o.deadReason() != null) {
                 producer.send(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
-                        DeadLetters.headers(deadReason, record.topic(), record.partition(), record.offset(), "scorer")));
+                        DeadLetters.headers(o.deadReason(), record.topic(), record.partition(), record.offset(), "scorer")));
             } else {
-                for (Map.Entry<Criterion, Partial> e : scores.entrySet()) {
+                for (Map.Entry<Criterion, Partial> e : o.scores().entrySet()) {
                     for (int layer = 0; layer < model.numLayers(); layer++) {
                         for (Structure structure : Structure.values()) {
-                            sendPartial(valid, e.getKey(), e.getValue(), layer, structure);
+                            sendPartial(o.valid(), e.getKey(), e.getValue(), layer, structure);
                             sentInTransaction++;
                         }
                     }
@@ -405,7 +466,10 @@ public final class ScorerService {
             }
             producer.sendOffsetsToTransaction(
                     Map.of(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1)),
-                    consumer.groupMetadata());
+                    group);
+            if (transactionFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                throw new KafkaException("injected transaction failure");
+            }
             producer.commitTransaction();
         } catch (CrashedForTest e) {
             throw e;
@@ -417,28 +481,47 @@ public final class ScorerService {
                 throw e;
             }
             failures.increment();
-            int n = attempts.merge(attemptKey, 1, Integer::sum);
-            LOG.warn("scorer {}: transaction for {} failed (attempt {}): {}; aborting and retrying", instanceId, attemptKey, n,
+            int n = attempts.merge(o.attemptKey(), 1, Integer::sum);
+            LOG.warn("scorer {}: transaction for {} failed (attempt {}): {}; aborting and retrying", instanceId, o.attemptKey(), n,
                     e.toString());
             abortOrReset();
             backoff(n);
             return false;
         }
 
-        attempts.remove(attemptKey);
-        if (deadReason != null) {
+        attempts.remove(o.attemptKey());
+        if (o.deadReason() != null) {
             deadLetters.increment();
             deadLettered.incrementAndGet();
-            LOG.warn("scorer {}: dead letter {}: {}", instanceId, attemptKey, deadReason);
-        } else if (!scores.isEmpty()) {
-            consecutiveGiveUps = 0;
+            LOG.warn("scorer {}: dead letter {}: {}", instanceId, o.attemptKey(), o.deadReason());
+        } else if (!o.scores().isEmpty()) {
+            consecutiveGiveUps.set(0);
             partials.increment(sentInTransaction);
             partialsCommitted.addAndGet(sentInTransaction);
-            tokens.increment((double) valid.windows().length * valid.windows()[0].length);
+            int[][] windows = o.valid().windows();
+            tokens.increment((double) windows.length * windows[0].length);
             batchesScored.incrementAndGet();
-            batchSeconds.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+            batchSeconds.record(System.nanoTime() - o.startNanos(), TimeUnit.NANOSECONDS);
         }
         return true;
+    }
+
+    /** The result of a transaction; its unchecked exceptions (fenced, fatal, crash for a test) are rethrown as they are. */
+    private static boolean await(Future<Boolean> transaction) {
+        try {
+            return transaction.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while a transaction was committing", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
     }
 
     private void sendPartial(TokenBatchValidator.Valid valid, Criterion criterion, Partial partial, int layer, Structure structure) {

@@ -41,7 +41,7 @@ import java.util.function.Supplier;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** A scorer's failure handling on a real broker: retries with backoff, a poisonous batch, fencing by a twin. */
+/** A scorer's failure handling on a real broker: retries with backoff, a poisonous batch, a failed transaction, fencing by a twin. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ScorerServiceFailureTest {
 
@@ -133,6 +133,28 @@ class ScorerServiceFailureTest {
         List<ConsumerRecord<byte[], byte[]>> partials = readAll(topics.importancePartials.name());
         assertEquals(3 * perBatch, partials.size(), "each of the other batches once");
         assertEquals(3 * perBatch, distinctPartials(topics, partials));
+    }
+
+    @Test
+    void aFailedTransactionIsRetriedAndTheBatchScoredMeanwhileIsScoredAgain() throws Exception {
+        PipelineConfig config = config("txn.", "committer");
+        Topics topics = sampled(config, 1); // one partition: the first batch's transaction fails while the second is scored
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        ScorerService scorer = new ScorerService(config, topics, checkpoint, meters)
+                .withRetryBackoff(Duration.ofMillis(20), Duration.ofMillis(100));
+        scorer.failTransactionsForTest(2);
+        scorer.start();
+        try {
+            awaitTrue(() -> scorer.batchesScored() == 4, () -> "scored " + scorer.batchesScored() + ", " + scorer.state());
+        } finally {
+            assertTrue(scorer.stop(Duration.ofSeconds(30)));
+        }
+        assertEquals(ScorerService.State.STOPPED, scorer.state());
+        assertEquals(2.0, meters.get("hfprune_scorer_failures").tag("instance", "committer").counter().count());
+        List<ConsumerRecord<byte[], byte[]>> partials = readAll(topics.importancePartials.name());
+        assertEquals(4 * perBatch, partials.size(), "the aborted attempts are invisible; every batch is committed once");
+        assertEquals(4 * perBatch, distinctPartials(topics, partials));
+        assertEquals(0, readAll(topics.deadLetters.name()).size());
     }
 
     @Test
