@@ -122,7 +122,7 @@ public final class PipelineRun implements AutoCloseable {
         sampler.failure().ifPresent(f -> {
             throw new HfpruneException("the sampler failed: " + f.getMessage(), f);
         });
-        long tokens = (long) metrics.registry().get("hfprune_sampler_tokens").counter().count();
+        long tokens = sampler.tokensSent();
         long min = cfg.getLong("coverage.min.tokens");
         long every = cfg.getLong("coverage.every.tokens");
         if (tokens < min) {

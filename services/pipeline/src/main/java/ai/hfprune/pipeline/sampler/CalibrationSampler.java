@@ -83,6 +83,7 @@ public final class CalibrationSampler {
     private final Counter batches;
 
     private final AtomicLong sent = new AtomicLong();
+    private final AtomicLong tokensSent = new AtomicLong();
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final AtomicReference<Exception> sendFailure = new AtomicReference<>();
     private final CountDownLatch stopSignal = new CountDownLatch(1);
@@ -192,6 +193,11 @@ public final class CalibrationSampler {
     /** Batches handed to the producer so far. */
     public long batchesSent() {
         return sent.get();
+    }
+
+    /** Tokens in the batches handed to the producer so far. */
+    public long tokensSent() {
+        return tokensSent.get();
     }
 
     /** Why the sampler stopped on its own, if it did. */
@@ -305,7 +311,9 @@ public final class CalibrationSampler {
         });
         sent.incrementAndGet();
         batches.increment();
-        tokens.increment((double) batch.getWindows().size() * batch.getSeqLen());
+        long batchTokens = (long) batch.getWindows().size() * batch.getSeqLen();
+        tokensSent.addAndGet(batchTokens);
+        tokens.increment(batchTokens);
     }
 
     private void checkSends() {

@@ -150,6 +150,7 @@ class CalibrationSamplerTest {
         assertEquals(2.0, meters.counter("hfprune_sampler_documents", "outcome", "duplicate").count());
         assertEquals(expected.size(), meters.counter("hfprune_sampler_batches").count());
         assertEquals((double) expected.size() * B * T, meters.counter("hfprune_sampler_tokens").count());
+        assertEquals((long) expected.size() * B * T, sampler.tokensSent());
         assertEquals(firstUnsent, committed(config.get("topic.prefix") + "sampler", topics.rawText.name()), "after stop");
 
         // a restarted sampler goes on from the first document not fully sent, as a new stream
