@@ -45,6 +45,8 @@ public final class PipelineConfig {
         setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
         setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
         setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder");
+        setting("aggregator.commit.interval.ms", "1000",
+                "Kafka Streams commit interval of the aggregator: each commit is a transaction; longer is cheaper, triggers wait up to this long");
         setting("metrics.port", "0", "port of /metrics (Prometheus); 0: an ephemeral port, -1: off");
         setting("instance.id", "", "this process's id (scorer transactional ids, metrics tags); empty: host-pid");
     }
