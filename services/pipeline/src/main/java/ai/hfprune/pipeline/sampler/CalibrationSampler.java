@@ -3,6 +3,7 @@ package ai.hfprune.pipeline.sampler;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.tokenizer.Tokenizer;
+import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ModelId;
@@ -367,20 +368,8 @@ public final class CalibrationSampler {
 
     private void closeClients() {
         clientMetrics.forEach(KafkaClientMetrics::close);
-        if (consumer != null) {
-            try {
-                consumer.close();
-            } catch (RuntimeException e) {
-                LOG.warn("sampler: closing the consumer: {}", e.toString());
-            }
-        }
-        if (producer != null) {
-            try {
-                producer.close(Duration.ofSeconds(30));
-            } catch (RuntimeException e) {
-                LOG.warn("sampler: closing the producer: {}", e.toString());
-            }
-        }
+        Clients.closeQuietly(consumer, () -> consumer.close(), LOG, "sampler: closing the consumer");
+        Clients.closeQuietly(producer, () -> producer.close(Duration.ofSeconds(30)), LOG, "sampler: closing the producer");
     }
 
     private Map<String, Object> producerConfig() {

@@ -7,6 +7,7 @@ import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
@@ -678,20 +679,9 @@ public final class ScorerService {
 
     private void closeClients(Duration timeout) {
         KafkaConsumer<byte[], byte[]> c = consumer;
-        if (c != null) {
-            try {
-                c.close();
-            } catch (RuntimeException e) {
-                LOG.warn("scorer {}: closing the consumer: {}", instanceId, e.toString());
-            }
-        }
-        if (producer != null) {
-            try {
-                producer.close(timeout);
-            } catch (RuntimeException e) {
-                LOG.warn("scorer {}: closing the producer: {}", instanceId, e.toString());
-            }
-        }
+        KafkaProducer<byte[], byte[]> p = producer;
+        Clients.closeQuietly(c, () -> c.close(), LOG, "scorer " + instanceId + ": closing the consumer");
+        Clients.closeQuietly(p, () -> p.close(timeout), LOG, "scorer " + instanceId + ": closing the producer");
     }
 
     private static final class Fenced extends RuntimeException {

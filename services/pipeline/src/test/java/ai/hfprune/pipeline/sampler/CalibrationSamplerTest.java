@@ -6,7 +6,7 @@ import ai.hfprune.engine.testing.Assets;
 import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.pipeline.embedded.EmbeddedKafka;
-import ai.hfprune.pipeline.serde.InMemorySchemaRegistry;
+import ai.hfprune.pipeline.testing.BrokerFixture;
 import ai.hfprune.schemas.ModelId;
 import ai.hfprune.schemas.TokenBatch;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -43,16 +43,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class CalibrationSamplerTest {
 
-    static {
-        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
-            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "warn");
-        }
-    }
-
     private static final String SCOPE = "calibration-sampler-test";
     private static final int T = 32;
     private static final int B = 2;
 
+    private static BrokerFixture fixture;
     private static EmbeddedKafka kafka;
     private static Checkpoint checkpoint;
     private static ModelId model;
@@ -60,28 +55,22 @@ class CalibrationSamplerTest {
 
     @BeforeAll
     static void setUp() {
-        checkpoint = Checkpoint.open(Assets.stories260K());
+        fixture = BrokerFixture.start(SCOPE);
+        kafka = fixture.kafka;
+        checkpoint = fixture.checkpoint;
         model = new ModelId(checkpoint.name(), checkpoint.sha256());
         docs = CalibrationData.readDocuments(Assets.require("data/tinystories/train-head-2MiB.txt")).subList(0, 30);
-        kafka = EmbeddedKafka.start();
     }
 
     @AfterAll
     static void tearDown() {
-        if (kafka != null) {
-            kafka.close();
+        if (fixture != null) {
+            fixture.close();
         }
-        if (checkpoint != null) {
-            checkpoint.close();
-        }
-        InMemorySchemaRegistry.drop(SCOPE);
     }
 
     private static PipelineConfig config(String prefix) {
-        return PipelineConfig.defaults()
-                .with("bootstrap.servers", kafka.bootstrapServers())
-                .with("topic.prefix", prefix)
-                .with("schema.registry.url", "mock://" + SCOPE)
+        return fixture.config(prefix)
                 .with("seq.len", String.valueOf(T))
                 .with("batch.windows", String.valueOf(B))
                 .with("criteria", "entropy")

@@ -14,7 +14,7 @@ import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.pipeline.embedded.EmbeddedKafka;
 import ai.hfprune.pipeline.sampler.BatchPacker;
 import ai.hfprune.pipeline.sampler.CalibrationSampler;
-import ai.hfprune.pipeline.serde.InMemorySchemaRegistry;
+import ai.hfprune.pipeline.testing.BrokerFixture;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.ModelId;
 import ai.hfprune.schemas.Structure;
@@ -62,18 +62,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class SamplerScorerIntegrationTest {
 
-    static {
-        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
-            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "warn");
-        }
-    }
-
     private static final int T = 32;
     private static final int B = 2;
     private static final int MAX_WINDOWS = 8;
     private static final EnumSet<Criterion> CRITERIA = EnumSet.of(Criterion.ENTROPY, Criterion.CE);
     private static final String SCOPE = "sampler-scorer-it";
 
+    private static BrokerFixture fixture;
     private static EmbeddedKafka kafka;
     private static Checkpoint checkpoint;
     private static Path trainText;
@@ -84,9 +79,10 @@ class SamplerScorerIntegrationTest {
 
     @BeforeAll
     static void setUp() {
-        checkpoint = Checkpoint.open(Assets.stories260K());
+        fixture = BrokerFixture.start(SCOPE);
+        kafka = fixture.kafka;
+        checkpoint = fixture.checkpoint;
         trainText = Assets.require("data/tinystories/train-head-2MiB.txt");
-        kafka = EmbeddedKafka.start();
         // what `hfprune score --seq-len 32 --max-windows 8 --batch-windows 2` scores
         int[][] windows = CalibrationData.readWindows(trainText, checkpoint::tokenizer, checkpoint.config().vocabSize(), T, MAX_WINDOWS);
         scoreBatches = CalibrationData.batches(windows, B);
@@ -109,21 +105,14 @@ class SamplerScorerIntegrationTest {
 
     @AfterAll
     static void tearDown() {
-        if (kafka != null) {
-            kafka.close();
+        if (fixture != null) {
+            fixture.close();
         }
-        if (checkpoint != null) {
-            checkpoint.close();
-        }
-        InMemorySchemaRegistry.drop(SCOPE);
     }
 
     private static PipelineConfig config(String prefix, String instance) {
-        return PipelineConfig.defaults()
-                .with("bootstrap.servers", kafka.bootstrapServers())
-                .with("topic.prefix", prefix)
+        return fixture.config(prefix)
                 .with("topic.partitions", "2")
-                .with("schema.registry.url", "mock://" + SCOPE)
                 .with("seq.len", String.valueOf(T))
                 .with("batch.windows", String.valueOf(B))
                 .with("max.windows", String.valueOf(MAX_WINDOWS))

@@ -7,7 +7,7 @@ import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.pipeline.embedded.EmbeddedKafka;
 import ai.hfprune.pipeline.sampler.CalibrationSampler;
-import ai.hfprune.pipeline.serde.InMemorySchemaRegistry;
+import ai.hfprune.pipeline.testing.BrokerFixture;
 import ai.hfprune.schemas.ImportancePartial;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
@@ -45,14 +45,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ScorerServiceFailureTest {
 
-    static {
-        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
-            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "warn");
-        }
-    }
-
     private static final String SCOPE = "scorer-failure-test";
 
+    private static BrokerFixture fixture;
     private static EmbeddedKafka kafka;
     private static Checkpoint checkpoint;
     private static Path trainText;
@@ -60,28 +55,22 @@ class ScorerServiceFailureTest {
 
     @BeforeAll
     static void setUp() {
-        checkpoint = Checkpoint.open(Assets.stories260K());
+        fixture = BrokerFixture.start(SCOPE);
+        kafka = fixture.kafka;
+        checkpoint = fixture.checkpoint;
         trainText = Assets.require("data/tinystories/train-head-2MiB.txt");
         perBatch = 2 * checkpoint.config().numHiddenLayers(); // one criterion: MLP and HEADS per layer
-        kafka = EmbeddedKafka.start();
     }
 
     @AfterAll
     static void tearDown() {
-        if (kafka != null) {
-            kafka.close();
+        if (fixture != null) {
+            fixture.close();
         }
-        if (checkpoint != null) {
-            checkpoint.close();
-        }
-        InMemorySchemaRegistry.drop(SCOPE);
     }
 
     private static PipelineConfig config(String prefix, String instance) {
-        return PipelineConfig.defaults()
-                .with("bootstrap.servers", kafka.bootstrapServers())
-                .with("topic.prefix", prefix)
-                .with("schema.registry.url", "mock://" + SCOPE)
+        return fixture.config(prefix)
                 .with("seq.len", "32")
                 .with("batch.windows", "2")
                 .with("max.windows", "8")
