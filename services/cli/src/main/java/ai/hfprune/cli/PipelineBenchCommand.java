@@ -42,16 +42,15 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 
 /**
- * {@code hfprune bench pipeline}: end-to-end tokens/s through the Kafka pipeline on the embedded broker, with 1 and
- * with 2 scorers, beside the scorer alone (the same batches scored by {@link ImportanceScorer} in a loop, no Kafka).
+ * {@code hfprune bench pipeline}: tokens/s through the Kafka pipeline on the embedded broker, with 1 and with 2
+ * scorers, beside the scorer alone (the same batches scored by {@link ImportanceScorer} in a loop, no Kafka).
  *
- * <p>End to end is timed from the moment the sampler is started (it reads and tokenizes the data file, packs the
- * windows and sends the TokenBatches) until a watcher reads, {@code read_committed}, the aggregator's prune trigger
- * whose threshold is the total of tokens sent: the aggregator emits it in the same step in which it folds the last
- * batch into its sums, and it becomes visible when that Streams transaction commits. Everything else is started
- * before the clock starts and is not timed: the broker (one for the whole bench), the topics (a fresh topic prefix
- * per run), the aggregator (Kafka Streams in state RUNNING) and the scorers (models loaded, consumer group stable
- * with every partition assigned). No pruner runs: pruning after the trigger is not part of the measured path.
+ * <p>Each pipeline run is timed in its steady state: fresh topics, the aggregator and the scorers (models loaded,
+ * consumer group stable) are started before any clock; the sampler sends W warm-up + N timed batches; the clock runs
+ * from the aggregator's prune trigger at the W batches' tokens to its trigger at all W + N batches' tokens, as a
+ * {@code read_committed} watcher reads them. The aggregator emits a trigger in the same step in which it folds the
+ * batch that crosses the threshold into its sums; it becomes visible when that Streams transaction commits. No pruner
+ * runs: pruning after the trigger is not part of the measured path.
  */
 @Command(name = "pipeline", mixinStandardHelpOptions = true,
         description = "End-to-end tokens/s through the Kafka pipeline (sampler -> scorers -> aggregator) on the embedded "
@@ -220,7 +219,19 @@ public class PipelineBenchCommand implements Callable<Integer> {
         return out.stream().map(BatchPacker::windows).toList();
     }
 
-    private Row scorerAlone(Checkpoint checkpoint, List<int[][]> windows, long tokens) {
+    /** On a thread of its own, as a ScorerService scores (PyTorch's OpenMP team belongs to the calling thread). */
+    private Row scorerAlone(Checkpoint checkpoint, List<int[][]> windows, long tokens) throws InterruptedException {
+        java.util.concurrent.FutureTask<Row> task = new java.util.concurrent.FutureTask<>(
+                () -> scorerAloneOnThisThread(checkpoint, windows, tokens));
+        new Thread(task, "scorer-alone").start();
+        try {
+            return task.get();
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        }
+    }
+
+    private Row scorerAloneOnThisThread(Checkpoint checkpoint, List<int[][]> windows, long tokens) {
         try (LlamaModel llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32)) {
             ImportanceScorer scorer = new ImportanceScorer(llama);
             Set<Criterion> criteria = Set.of(CRITERION);

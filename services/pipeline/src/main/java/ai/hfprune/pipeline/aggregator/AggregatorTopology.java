@@ -7,6 +7,7 @@ import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.PruneTrigger;
 import io.micrometer.core.instrument.MeterRegistry;
+import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
@@ -17,6 +18,8 @@ import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.state.KeyValueBytesStoreSupplier;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.StoreBuilder;
 import org.apache.kafka.streams.state.Stores;
 
 import java.util.List;
@@ -43,13 +46,13 @@ public final class AggregatorTopology {
     static Topology build(Topics topics, List<ModelInfo> models, Thresholds thresholds, MeterRegistry meters, String instance,
                           Function<String, KeyValueBytesStoreSupplier> storeType) {
         StreamsBuilder builder = new StreamsBuilder();
-        builder.addStateStore(Stores.keyValueStoreBuilder(storeType.apply(PartialAggregator.SUMS), Serdes.String(), StoreSerdes.doubles()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(storeType.apply(PartialAggregator.PENDING), Serdes.String(),
-                StoreSerdes.avro(ImportancePartial.class)));
-        builder.addStateStore(Stores.keyValueStoreBuilder(storeType.apply(PartialAggregator.BATCHES), Serdes.String(), Serdes.ByteArray()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(storeType.apply(PartialAggregator.COMPLETED), Serdes.String(), Serdes.Long()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(storeType.apply(PartialAggregator.COVERAGE), Serdes.String(),
-                StoreSerdes.avro(CoverageSnapshot.class)));
+        // Cached stores: within a commit interval, the repeated updates of a key (a layer's sums, the coverage, a
+        // batch's pending parts written and deleted again) reach RocksDB and the changelog once, at the commit.
+        builder.addStateStore(cached(storeType.apply(PartialAggregator.SUMS), StoreSerdes.doubles()));
+        builder.addStateStore(cached(storeType.apply(PartialAggregator.PENDING), StoreSerdes.avro(ImportancePartial.class)));
+        builder.addStateStore(cached(storeType.apply(PartialAggregator.BATCHES), Serdes.ByteArray()));
+        builder.addStateStore(cached(storeType.apply(PartialAggregator.COMPLETED), Serdes.Long()));
+        builder.addStateStore(cached(storeType.apply(PartialAggregator.COVERAGE), StoreSerdes.avro(CoverageSnapshot.class)));
 
         String partialsTopic = topics.importancePartials.name();
         Map<String, KStream<String, Validated>> branches = builder
@@ -82,5 +85,9 @@ public final class AggregatorTopology {
                 .mapValues(o -> ((Output.Trigger) o).trigger())
                 .to(topics.pruneTriggers.name(), Produced.<String, PruneTrigger>with(Serdes.String(), topics.pruneTriggers.valueSerde()));
         return builder.build();
+    }
+
+    private static <V> StoreBuilder<KeyValueStore<String, V>> cached(KeyValueBytesStoreSupplier supplier, Serde<V> values) {
+        return Stores.keyValueStoreBuilder(supplier, Serdes.String(), values).withCachingEnabled();
     }
 }

@@ -45,6 +45,8 @@ public final class PipelineConfig {
         setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
         setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
         setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder");
+        setting("scorer.commit.interval.ms", "1000",
+                "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
         setting("aggregator.commit.interval.ms", "1000",
                 "Kafka Streams commit interval of the aggregator: each commit is a transaction; longer is cheaper, triggers wait up to this long");
         setting("metrics.port", "0", "port of /metrics (Prometheus); 0: an ephemeral port, -1: off");

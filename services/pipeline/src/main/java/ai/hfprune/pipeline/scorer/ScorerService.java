@@ -68,13 +68,16 @@ import java.util.concurrent.atomic.AtomicReference;
  * criterion of the batch that this scorer is configured for ({@code criteria}; all of them from one forward pass),
  * every layer, one record per structure (MLP neurons, query heads), keyed {@link Keys#partial}.
  *
- * <p><b>Exactly once.</b> Each batch is one Kafka transaction (transactional id {@code <topic.prefix>scorer-<instance.id>}):
- * its partials (or its dead letter) and the consumer offset past it are committed together, or none of them. The
- * batch is scored before the transaction begins, so a transaction stays open only for the sends. Transactions run on
- * a second thread, one at a time and in offset order, while the scoring thread scores the next batch: the round trips
- * of a commit then cost no scoring time. A crash leaves at
- * most an open transaction, which the next producer with this transactional id aborts in {@code initTransactions()}
- * (or the broker after {@code transaction.timeout.ms}); {@code read_committed} readers never see its records. The
+ * <p><b>Exactly once.</b> Batches are committed in Kafka transactions (transactional id
+ * {@code <topic.prefix>scorer-<instance.id>}): a batch's partials (or its dead letter) and the consumer offset past it
+ * are committed together, or none of them. One transaction takes the batches scored in
+ * {@code scorer.commit.interval.ms} (and at most one poll's, {@value #MAX_POLL_RECORDS}): on a small model a batch
+ * takes a tenth of a second, and a transaction per batch cost the broker more than the batch. Batches are scored
+ * before their transaction begins, so a transaction stays open only for the sends. Transactions run on a second
+ * thread, one at a time and in offset order, while the scoring thread scores the next batches: the round trips of a
+ * commit then cost no scoring time. A crash loses at most the batches not yet committed and leaves at most an open
+ * transaction, which the next producer with this transactional id aborts in {@code initTransactions()} (or the broker
+ * after {@code transaction.timeout.ms}); {@code read_committed} readers never see its records. The
  * offsets go through the producer with the consumer's group metadata, so a scorer that lost its partitions in a
  * rebalance cannot commit them (KIP-447).
  *
@@ -88,7 +91,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * over the transactional id) stops this instance ({@link State#FENCED}).
  *
  * <p>Meters, all tagged {@code instance=<instance.id>}: {@code hfprune_scorer_tokens}, {@code hfprune_scorer_batch_seconds}
- * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_failures},
+ * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_transactions}, {@code hfprune_scorer_failures},
  * {@code hfprune_dead_letters} ({@code service=scorer}); Kafka client metrics of both clients.
  */
 public final class ScorerService {
@@ -128,6 +131,7 @@ public final class ScorerService {
     private final Counter partials;
     private final Counter deadLetters;
     private final Counter failures;
+    private final Counter transactions;
     private final Timer batchSeconds;
 
     private volatile State state = State.NEW;
@@ -144,6 +148,7 @@ public final class ScorerService {
     private final AtomicLong transactionFailuresToInject = new AtomicLong();
     private Duration initialBackoff = Duration.ofSeconds(1);
     private Duration maxBackoff = Duration.ofSeconds(30);
+    private final long commitIntervalNanos;
 
     private Thread thread;
     private volatile KafkaConsumer<byte[], byte[]> consumer;
@@ -177,6 +182,7 @@ public final class ScorerService {
         }
         this.model = ModelInfo.of(checkpoint);
         this.instanceId = config.instanceId();
+        this.commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
         this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
                 topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"), criteria);
         this.partialSerializer = topics.importancePartials.valueSerde().serializer();
@@ -186,9 +192,11 @@ public final class ScorerService {
                 .tag("instance", instanceId).register(meters);
         this.failures = Counter.builder("hfprune_scorer_failures").description("failed attempts to score or commit a batch")
                 .tag("instance", instanceId).register(meters);
+        this.transactions = Counter.builder("hfprune_scorer_transactions").description("transactions committed")
+                .tag("instance", instanceId).register(meters);
         this.deadLetters = Counter.builder("hfprune_dead_letters").description("records sent to the dead-letter topic")
                 .tag("service", "scorer").tag("instance", instanceId).register(meters);
-        this.batchSeconds = Timer.builder("hfprune_scorer_batch_seconds").description("scoring and committing one batch")
+        this.batchSeconds = Timer.builder("hfprune_scorer_batch_seconds").description("one batch, from the start of its scoring to the commit of its transaction")
                 .tag("instance", instanceId).publishPercentileHistogram().register(meters);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
         this.scorer = new ImportanceScorer(llama);
@@ -364,32 +372,57 @@ public final class ScorerService {
     }
 
     /**
-     * Scores the records of one poll in order, each while the transaction of the one before it commits. A record that
-     * must be retried (its scoring or its transaction failed; the backoff has been waited) is sought back to, with
-     * every record after it, and the rest of the poll is dropped: the next poll returns them again. The last
+     * Scores the records of one poll in order and commits them in groups, one transaction per group. A group closes
+     * once {@code scorer.commit.interval.ms} has passed since its first record began scoring, at the end of the poll,
+     * on a stop, or before a record that must be retried; its transaction then commits on the committer thread while
+     * the scoring thread goes on with the next records. A group whose transaction fails is sought back to, with every
+     * record after it (whatever was scored meanwhile is dropped): the next poll returns them again. The last
      * transaction is awaited before returning, so the consumer is only polled with no transaction in flight.
      */
     private void scoreAndCommit(List<ConsumerRecord<byte[], byte[]>> records) {
         Future<Boolean> inFlight = null;
-        int inFlightIndex = -1;
+        int inFlightFrom = -1;
+        List<Outcome> group = new ArrayList<>();
+        int groupFrom = 0;
+        int retryFrom = -1;
         for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
             Outcome outcome = score(records.get(i));
-            if (inFlight != null && !await(inFlight)) {
-                seekBack(records, inFlightIndex); // this record's outcome is dropped with it
-                return;
-            }
-            inFlight = null;
             if (outcome == null) {
-                seekBack(records, i);
-                return;
+                retryFrom = i;
+                break;
             }
-            ConsumerGroupMetadata group = consumer.groupMetadata(); // read on the consumer's thread
-            inFlight = committer.submit(() -> commit(outcome, group));
-            inFlightIndex = i;
+            if (group.isEmpty()) {
+                groupFrom = i;
+            }
+            group.add(outcome);
+            boolean due = System.nanoTime() - group.get(0).startNanos() >= commitIntervalNanos;
+            if (due && i < records.size() - 1) {
+                if (inFlight != null && !await(inFlight)) {
+                    seekBack(records, inFlightFrom);
+                    return;
+                }
+                inFlight = submit(group);
+                inFlightFrom = groupFrom;
+                group = new ArrayList<>();
+            }
         }
         if (inFlight != null && !await(inFlight)) {
-            seekBack(records, inFlightIndex);
+            seekBack(records, inFlightFrom);
+            return;
         }
+        if (!group.isEmpty() && !await(submit(group))) {
+            seekBack(records, groupFrom);
+            return;
+        }
+        if (retryFrom >= 0) {
+            seekBack(records, retryFrom);
+        }
+    }
+
+    /** Hands a group of outcomes to the committer thread. */
+    private Future<Boolean> submit(List<Outcome> group) {
+        ConsumerGroupMetadata metadata = consumer.groupMetadata(); // read on the consumer's thread
+        return committer.submit(() -> commit(group, metadata));
     }
 
     /** What scoring one record gave: its partials, or why it goes to the dead-letter topic. */
@@ -443,35 +476,27 @@ public final class ScorerService {
     }
 
     /**
-     * Commits one outcome with its record's offset in one transaction (on the committer thread).
+     * Commits a group of outcomes, with the offsets past their records, in one transaction (on the committer thread).
      *
-     * @return true when committed; false when the record must be retried (aborted; the backoff has been waited)
+     * @return true when committed; false when the group must be retried (aborted; the backoff has been waited)
      */
-    private boolean commit(Outcome o, ConsumerGroupMetadata group) {
-        ConsumerRecord<byte[], byte[]> record = o.record();
-        int sentInTransaction = 0;
+    private boolean commit(List<Outcome> group, ConsumerGroupMetadata metadata) {
+        Outcome first = group.get(0);
+        int[] sent = new int[group.size()];
         try {
             producer.beginTransaction();
-            if (o.deadReason() != null) {
-                producer.send(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
-                        DeadLetters.headers(o.deadReason(), record.topic(), record.partition(), record.offset(), "scorer")));
-            } else {
-                for (Map.Entry<Criterion, Partial> e : o.scores().entrySet()) {
-                    for (int layer = 0; layer < model.numLayers(); layer++) {
-                        for (Structure structure : Structure.values()) {
-                            sendPartial(o.valid(), e.getKey(), e.getValue(), layer, structure);
-                            sentInTransaction++;
-                        }
-                    }
-                }
+            Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+            for (int i = 0; i < group.size(); i++) {
+                sent[i] = send(group.get(i));
+                ConsumerRecord<byte[], byte[]> record = group.get(i).record();
+                offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
             }
-            producer.sendOffsetsToTransaction(
-                    Map.of(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1)),
-                    group);
+            producer.sendOffsetsToTransaction(offsets, metadata);
             if (transactionFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
                 throw new KafkaException("injected transaction failure");
             }
             producer.commitTransaction();
+            transactions.increment();
         } catch (CrashedForTest e) {
             throw e;
         } catch (KafkaException e) {
@@ -482,14 +507,41 @@ public final class ScorerService {
                 throw e;
             }
             failures.increment();
-            int n = attempts.merge(o.attemptKey(), 1, Integer::sum);
-            LOG.warn("scorer {}: transaction for {} failed (attempt {}): {}; aborting and retrying", instanceId, o.attemptKey(), n,
-                    e.toString());
+            int n = attempts.merge(first.attemptKey(), 1, Integer::sum);
+            LOG.warn("scorer {}: transaction for {} batch(es) from {} failed (attempt {}): {}; aborting and retrying", instanceId,
+                    group.size(), first.attemptKey(), n, e.toString());
             abortOrReset();
             backoff(n);
             return false;
         }
+        for (int i = 0; i < group.size(); i++) {
+            committed(group.get(i), sent[i]);
+        }
+        return true;
+    }
 
+    /** Sends one outcome's partials (or its dead letter) into the open transaction; returns the partials sent. */
+    private int send(Outcome o) {
+        ConsumerRecord<byte[], byte[]> record = o.record();
+        if (o.deadReason() != null) {
+            producer.send(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
+                    DeadLetters.headers(o.deadReason(), record.topic(), record.partition(), record.offset(), "scorer")));
+            return 0;
+        }
+        int sent = 0;
+        for (Map.Entry<Criterion, Partial> e : o.scores().entrySet()) {
+            for (int layer = 0; layer < model.numLayers(); layer++) {
+                for (Structure structure : Structure.values()) {
+                    sendPartial(o.valid(), e.getKey(), e.getValue(), layer, structure);
+                    sent++;
+                }
+            }
+        }
+        return sent;
+    }
+
+    /** Bookkeeping and meters once an outcome's transaction has committed. */
+    private void committed(Outcome o, int partialsSent) {
         attempts.remove(o.attemptKey());
         if (o.deadReason() != null) {
             deadLetters.increment();
@@ -497,14 +549,13 @@ public final class ScorerService {
             LOG.warn("scorer {}: dead letter {}: {}", instanceId, o.attemptKey(), o.deadReason());
         } else if (!o.scores().isEmpty()) {
             consecutiveGiveUps.set(0);
-            partials.increment(sentInTransaction);
-            partialsCommitted.addAndGet(sentInTransaction);
+            partials.increment(partialsSent);
+            partialsCommitted.addAndGet(partialsSent);
             int[][] windows = o.valid().windows();
             tokens.increment((double) windows.length * windows[0].length);
             batchesScored.incrementAndGet();
             batchSeconds.record(System.nanoTime() - o.startNanos(), TimeUnit.NANOSECONDS);
         }
-        return true;
     }
 
     /** The result of a transaction; its unchecked exceptions (fenced, fatal, crash for a test) are rethrown as they are. */

@@ -216,7 +216,8 @@ class SamplerScorerIntegrationTest {
 
     @Test
     void aScorerThatCrashesMidTransactionPublishesNothingOfItAndItsSuccessorRedoesTheBatch() throws Exception {
-        PipelineConfig config = config("crash.", "scorer-c");
+        // a transaction per batch, so that two batches are committed before the crash
+        PipelineConfig config = config("crash.", "scorer-c").with("scorer.commit.interval.ms", "0");
         Topics topics = createTopics(config);
         SimpleMeterRegistry meters = new SimpleMeterRegistry();
         sample(config, topics, meters);

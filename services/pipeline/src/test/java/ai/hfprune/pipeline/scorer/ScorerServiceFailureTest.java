@@ -124,11 +124,29 @@ class ScorerServiceFailureTest {
         assertEquals(3 * perBatch, distinctPartials(topics, partials));
     }
 
+    /**
+     * With a commit interval of 0 every batch is its own transaction, committed while the next batch is scored: the
+     * first transaction fails while the second batch is being scored, which is then dropped and scored again.
+     */
     @Test
     void aFailedTransactionIsRetriedAndTheBatchScoredMeanwhileIsScoredAgain() throws Exception {
-        PipelineConfig config = config("txn.", "committer");
-        Topics topics = sampled(config, 1); // one partition: the first batch's transaction fails while the second is scored
         SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        transactionsFailTwice(config("txn.", "committer").with("scorer.commit.interval.ms", "0"), meters);
+        assertEquals(4.0, meters.get("hfprune_scorer_transactions").tag("instance", "committer").counter().count(),
+                "one transaction per batch");
+    }
+
+    /** With the default interval the batches of a poll share a transaction; a failed one is retried as a whole. */
+    @Test
+    void aFailedGroupTransactionIsRetriedAsAWhole() throws Exception {
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        transactionsFailTwice(config("group.", "grouper").with("scorer.commit.interval.ms", "60000"), meters);
+        double transactions = meters.get("hfprune_scorer_transactions").tag("instance", "grouper").counter().count();
+        assertTrue(transactions >= 1 && transactions < 4, "batches share transactions: " + transactions + " for 4 batches");
+    }
+
+    private void transactionsFailTwice(PipelineConfig config, SimpleMeterRegistry meters) throws Exception {
+        Topics topics = sampled(config, 1); // one partition: the batches come in order
         ScorerService scorer = new ScorerService(config, topics, checkpoint, meters)
                 .withRetryBackoff(Duration.ofMillis(20), Duration.ofMillis(100));
         scorer.failTransactionsForTest(2);
@@ -139,7 +157,7 @@ class ScorerServiceFailureTest {
             assertTrue(scorer.stop(Duration.ofSeconds(30)));
         }
         assertEquals(ScorerService.State.STOPPED, scorer.state());
-        assertEquals(2.0, meters.get("hfprune_scorer_failures").tag("instance", "committer").counter().count());
+        assertEquals(2.0, meters.get("hfprune_scorer_failures").tag("instance", scorer.instanceId()).counter().count());
         List<ConsumerRecord<byte[], byte[]>> partials = readAll(topics.importancePartials.name());
         assertEquals(4 * perBatch, partials.size(), "the aborted attempts are invisible; every batch is committed once");
         assertEquals(4 * perBatch, distinctPartials(topics, partials));
