@@ -73,7 +73,9 @@ public class PipelineBenchCommand implements Callable<Integer> {
     @Option(names = "--batches", defaultValue = "128", description = "N, timed batches per run (default: ${DEFAULT-VALUE}).")
     int batches;
 
-    @Option(names = "--warmup-batches", defaultValue = "64",
+    // 192 batches are about 20 s: long enough for the JIT to have compiled the Kafka code that runs once a second
+    // (with 64, the compiler still took a tenth of a core in the timed part)
+    @Option(names = "--warmup-batches", defaultValue = "192",
             description = "W, batches each run processes before the clock starts, in the same services and JVM "
                     + "(default: ${DEFAULT-VALUE}).")
     int warmupBatches;
