@@ -6,6 +6,7 @@ import ai.hfprune.schemas.PruneResult;
 import ai.hfprune.schemas.PruneTrigger;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
@@ -13,7 +14,10 @@ import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Deque;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.BlockingQueue;
@@ -28,6 +32,7 @@ import java.util.function.Consumer;
 public final class PipelineWatcher implements AutoCloseable {
 
     private final Topics topics;
+    private final List<String> topicOrder;
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final BlockingQueue<PruneResult> results = new LinkedBlockingQueue<>();
     private final BlockingQueue<PruneTrigger> triggers = new LinkedBlockingQueue<>();
@@ -46,7 +51,8 @@ public final class PipelineWatcher implements AutoCloseable {
         p.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
         consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         List<TopicPartition> partitions = new ArrayList<>();
-        for (String topic : List.of(topics.coverage.name(), topics.pruneTriggers.name(), topics.pruneResults.name())) {
+        topicOrder = List.of(topics.coverage.name(), topics.pruneTriggers.name(), topics.pruneResults.name());
+        for (String topic : topicOrder) {
             for (PartitionInfo info : consumer.partitionsFor(topic, Duration.ofSeconds(30))) {
                 partitions.add(new TopicPartition(topic, info.partition()));
             }
@@ -62,7 +68,7 @@ public final class PipelineWatcher implements AutoCloseable {
     private void loop() {
         try {
             while (running) {
-                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                for (ConsumerRecord<byte[], byte[]> r : inReportOrder(consumer.poll(Duration.ofMillis(200)), topicOrder)) {
                     try {
                         report(r);
                     } catch (RuntimeException e) { // a foreign or broken record must not blind the watcher
@@ -73,6 +79,34 @@ public final class PipelineWatcher implements AutoCloseable {
             }
         } catch (WakeupException e) {
             // closing
+        }
+    }
+
+    /**
+     * The records of one poll merged across partitions by timestamp, each partition's in offset order. A Streams
+     * commit makes a batch of coverage snapshots and the trigger that came with the last of them visible at once;
+     * the consumer hands them out partition by partition, which would print the trigger before the coverage that led
+     * to it. Equal timestamps (a trigger and the snapshot it was emitted with) go in {@code topicOrder}.
+     */
+    static List<ConsumerRecord<byte[], byte[]>> inReportOrder(ConsumerRecords<byte[], byte[]> records, List<String> topicOrder) {
+        List<Deque<ConsumerRecord<byte[], byte[]>>> heads = new ArrayList<>();
+        for (TopicPartition tp : records.partitions()) {
+            heads.add(new ArrayDeque<>(records.records(tp)));
+        }
+        Comparator<ConsumerRecord<byte[], byte[]>> order = Comparator.<ConsumerRecord<byte[], byte[]>>comparingLong(ConsumerRecord::timestamp)
+                .thenComparingInt(r -> topicOrder.indexOf(r.topic()));
+        List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>(records.count());
+        while (true) {
+            Deque<ConsumerRecord<byte[], byte[]>> next = null;
+            for (Deque<ConsumerRecord<byte[], byte[]>> d : heads) {
+                if (!d.isEmpty() && (next == null || order.compare(d.peekFirst(), next.peekFirst()) < 0)) {
+                    next = d;
+                }
+            }
+            if (next == null) {
+                return out;
+            }
+            out.add(next.pollFirst());
         }
     }
 
