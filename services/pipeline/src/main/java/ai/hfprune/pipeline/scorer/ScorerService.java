@@ -196,7 +196,8 @@ public final class ScorerService {
                 .tag("instance", instanceId).register(meters);
         this.deadLetters = Counter.builder("hfprune_dead_letters").description("records sent to the dead-letter topic")
                 .tag("service", "scorer").tag("instance", instanceId).register(meters);
-        this.batchSeconds = Timer.builder("hfprune_scorer_batch_seconds").description("one batch, from the start of its scoring to the commit of its transaction")
+        this.batchSeconds = Timer.builder("hfprune_scorer_batch_seconds")
+                .description("one batch, from the start of its scoring to the commit of its transaction")
                 .tag("instance", instanceId).publishPercentileHistogram().register(meters);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
         this.scorer = new ImportanceScorer(llama);
