@@ -40,6 +40,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 
 /**
  * {@code hfprune bench pipeline}: tokens/s through the Kafka pipeline on the embedded broker, with 1 and with 2
@@ -223,8 +224,7 @@ public class PipelineBenchCommand implements Callable<Integer> {
 
     /** On a thread of its own, as a ScorerService scores (PyTorch's OpenMP team belongs to the calling thread). */
     private Row scorerAlone(Checkpoint checkpoint, List<int[][]> windows, long tokens) throws InterruptedException {
-        java.util.concurrent.FutureTask<Row> task = new java.util.concurrent.FutureTask<>(
-                () -> scorerAloneOnThisThread(checkpoint, windows, tokens));
+        FutureTask<Row> task = new FutureTask<>(() -> scorerAloneOnThisThread(checkpoint, windows, tokens));
         new Thread(task, "scorer-alone").start();
         try {
             return task.get();
