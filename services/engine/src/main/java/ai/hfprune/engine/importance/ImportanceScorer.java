@@ -9,6 +9,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.hfprune.engine.nn.ActivationTap;
+import ai.hfprune.engine.nn.GradientLock;
 import ai.hfprune.engine.nn.LlamaModel;
 
 import java.util.ArrayList;
@@ -26,9 +27,6 @@ import java.util.Set;
  * ever allocated and peak memory stays near that of a forward pass that keeps its activations.
  */
 public final class ImportanceScorer {
-
-    /** PyTorch allows one active GradientCollector per JVM; scorers sharing a JVM take turns. */
-    private static final Object GRADIENT_LOCK = new Object();
 
     private final LlamaModel model;
 
@@ -81,7 +79,7 @@ public final class ImportanceScorer {
                 out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
                 return out;
             }
-            synchronized (GRADIENT_LOCK) {
+            synchronized (GradientLock.LOCK) {
                 try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                     Probes probes = new Probes(batch, true);
                     NDArray logits = model.forward(inputIds, probes);
