@@ -1,6 +1,10 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.compensate.Compensation;
+import ai.hfprune.engine.compensate.GramFile;
+import ai.hfprune.engine.compensate.GramStats;
+import ai.hfprune.engine.compensate.Refit;
 import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.importance.ScoresFile;
 import ai.hfprune.engine.model.Checkpoint;
@@ -65,6 +69,19 @@ public class PruneCommand implements Callable<Integer> {
     @Option(names = "--skip-layers", split = ",", paramLabel = "L", description = "Layers left untouched, e.g. 0,4.")
     List<Integer> skipLayers = List.of();
 
+    @Option(names = "--compensate", defaultValue = "lstsq", paramLabel = "none|lstsq",
+            description = "After the cut, refit the kept columns of down_proj and o_proj by least squares on the calibration"
+                    + " activations (lstsq), or leave the kept weights as they are (none) (default: ${DEFAULT-VALUE}).")
+    String compensate;
+
+    @Option(names = "--stats", paramLabel = "FILE",
+            description = "With --scores and --compensate lstsq: the calibration statistics written by 'hfprune score --stats'.")
+    Path statsFile;
+
+    @Option(names = "--damping", defaultValue = "0.01", paramLabel = "λ",
+            description = "Damping of the refit, relative to the mean kept Gram diagonal (default: ${DEFAULT-VALUE}).")
+    double damping;
+
     @Option(names = "--max-shard-size", defaultValue = "2GB", paramLabel = "SIZE",
             description = "Split model.safetensors into shards above this size (default: ${DEFAULT-VALUE}).")
     String maxShardSize;
@@ -78,29 +95,47 @@ public class PruneCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    private Compensation compensation() {
+        return Compensation.parse(compensate);
+    }
+
     @Override
     public Integer call() {
         // Everything that can be refused without the model is refused first.
         PruneOptions options = new PruneOptions(mlpRatio, attnRatio, Allocation.parse(allocation), minKeep, roundTo,
                 new HashSet<>(skipLayers));
         HfExport.Options export = new HfExport.Options(ByteSizes.parse("--max-shard-size", maxShardSize), force);
-        checkScoreSource();
+        Compensation compensation = Compensation.parse(compensate);
+        Compensation.checkDamping(damping);
+        checkScoreSource(compensation);
         HfExport.checkOutput(model.path(), out, force);
 
         try (Checkpoint checkpoint = model.open()) {
             Scores scores;
+            GramStats stats = null;
             int seqLen;
             if (scoresFile != null) {
                 ScoresFile.Contents contents = ScoresFile.read(scoresFile);
                 ScoresCheck.requireSameModel(contents.modelName(), contents.modelSha256(), checkpoint.name(), checkpoint.sha256());
                 scores = contents.scores();
                 seqLen = contents.seqLen();
+                if (compensation == Compensation.LSTSQ) {
+                    GramFile.Contents gram = GramFile.read(statsFile);
+                    ScoresCheck.requireSameModel(gram.modelName(), gram.modelSha256(), checkpoint.name(), checkpoint.sha256());
+                    stats = gram.stats();
+                }
             } else {
-                scores = scoring.score(checkpoint);
+                ScoringOptions.Calibration calibration = scoring.calibrate(checkpoint, compensation == Compensation.LSTSQ);
+                scores = calibration.scores();
+                stats = calibration.stats();
                 seqLen = scoring.seqLen();
             }
             PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
+            if (compensation == Compensation.LSTSQ) {
+                pruned = Refit.apply(checkpoint.weights(), pruned, stats, damping);
+            }
             PruneReport report = PruneReport.of(checkpoint, scores, seqLen, pruned);
+            report.setCompensation(compensation, damping, stats);
             try (ProgressBar bar = Progress.bar("save", pruned.parameters(), "param")) {
                 HfExport.save(checkpoint, pruned, report, out, export, bar::stepBy);
             }
@@ -110,17 +145,29 @@ public class PruneCommand implements Callable<Integer> {
     }
 
     /** --scores replaces the calibration options; giving both is a mistake worth naming. */
-    private void checkScoreSource() {
+    private void checkScoreSource(Compensation compensation) {
         if (scoresFile == null) {
+            if (statsFile != null) {
+                throw new HfpruneException("--stats goes with --scores: without --scores the statistics are computed here,"
+                        + " in the same pass as the scores");
+            }
             scoring.check();
             return;
         }
+
         List<String> given = ScoringOptions.NAMES.stream()
                 .filter(name -> spec.commandLine().getParseResult().hasMatchedOption(name))
                 .toList();
         if (!given.isEmpty()) {
             throw new HfpruneException("--scores cannot be combined with " + String.join(", ", given)
                     + ": the scores file already fixes the calibration");
+        }
+        if (compensation == Compensation.LSTSQ && statsFile == null) {
+            throw new HfpruneException("--compensate lstsq needs the calibration statistics of the scores: give --stats FILE"
+                    + " (written by 'hfprune score --stats FILE'), or --compensate none");
+        }
+        if (compensation == Compensation.NONE && statsFile != null) {
+            throw new HfpruneException("--stats is only read by --compensate lstsq");
         }
     }
 
@@ -138,6 +185,9 @@ public class PruneCommand implements Callable<Integer> {
                     p.originalHeads() + " -> " + p.keptHeads().length,
                     p.originalKvGroups() + " -> " + p.keptKvGroups().length,
                     pruned.plan().options().skips(p.layer()) ? "  (skipped)" : "");
+        }
+        if (compensation() == Compensation.LSTSQ) {
+            w.printf("compensated: down_proj and o_proj of pruned layers refit by least squares (damping %s)%n", damping);
         }
         w.printf("saved to %s (Hugging Face format%s)%n", out,
                 pruned.widths().isUniform() ? "" : "; per-layer widths in config.json need hfprune's loader");

@@ -1,6 +1,8 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.compensate.GramAccumulator;
+import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.data.CalibrationData;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.Finalizer;
@@ -61,23 +63,36 @@ public class ScoringOptions {
         return dataFile;
     }
 
+    /** What one calibration pass gives: the scores, and the Gram statistics when they were asked for (else null). */
+    public record Calibration(Scores scores, GramStats stats) {
+    }
+
     /** Reads the calibration windows and scores every MLP neuron and query head of {@code checkpoint}, with a progress bar. */
     public Scores score(Checkpoint checkpoint) {
+        return calibrate(checkpoint, false).scores();
+    }
+
+    /**
+     * As {@link #score}, and with {@code withStats} also the Gram statistics of the same forward passes (the input of
+     * the least-squares refit).
+     */
+    public Calibration calibrate(Checkpoint checkpoint, boolean withStats) {
         Criterion c = criterion();
         Path dataFile = check();
         int[][] windows = CalibrationData.readWindows(dataFile, checkpoint::tokenizer,
                 checkpoint.config().vocabSize(), seqLen, maxWindows);
         List<int[][]> batches = CalibrationData.batches(windows, batchWindows);
-        try (LlamaModel llama = checkpoint.load()) {
+        try (LlamaModel llama = checkpoint.load();
+             GramAccumulator stats = withStats ? new GramAccumulator(llama.manager(), llama.layers().size()) : null) {
             ImportanceScorer scorer = new ImportanceScorer(llama);
             Partial total = scorer.zero(c);
             try (ProgressBar bar = Progress.bar("score " + c.id(), (long) windows.length * seqLen, "tok")) {
                 for (int[][] batch : batches) {
-                    total = total.plus(scorer.score(batch, Set.of(c)).get(c));
+                    total = total.plus(scorer.score(batch, Set.of(c), stats).get(c));
                     bar.stepBy((long) batch.length * seqLen);
                 }
             }
-            return Finalizer.finalize(total, llama, seed);
+            return new Calibration(Finalizer.finalize(total, llama, seed), stats == null ? null : stats.drain());
         }
     }
 }

@@ -34,6 +34,8 @@ class PruneCommandTest {
     static Path data;
     /** Magnitude scores of stories260K, written by {@code hfprune score}. */
     static Path scores;
+    /** The calibration statistics of the same windows, written by {@code hfprune score --stats}. */
+    static Path stats;
 
     @TempDir
     Path tmp;
@@ -60,17 +62,20 @@ class PruneCommandTest {
         model = Assets.resolve(Assets.DEFAULT_MODEL);
         data = Assets.resolve(Assets.DEFAULT_CALIBRATION);
         scores = shared.resolve("scores.json");
+        stats = shared.resolve("stats.safetensors");
         Result r = run("score", "--model", model.toString(), "--data", data.toString(), "--criterion", "magnitude",
-                "--seq-len", "32", "--max-windows", "2", "--out", scores.toString());
+                "--seq-len", "32", "--max-windows", "2", "--out", scores.toString(), "--stats", stats.toString());
         assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("calibration statistics") && Files.isRegularFile(stats), r.out());
     }
 
     @Test
     void prunesFromAScoresFile() throws Exception {
         Path out = tmp.resolve("pruned");
-        Result r = run("prune", "--model", model.toString(), "--scores", scores.toString(),
+        Result r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--stats", stats.toString(),
                 "--mlp-ratio", "0.25", "--attn-ratio", "0.25", "--max-shard-size", "200KB", "--out", out.toString());
         assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("refit by least squares"), r.out());
         assertTrue(r.out().contains("-> ") && r.out().contains("parameters"), r.out());
         assertTrue(r.out().contains("172 -> 129") && r.out().contains("8 -> 6") && r.out().contains("4 -> 3"), r.out());
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors.index.json")), "sharded at 200KB");
@@ -83,9 +88,14 @@ class PruneCommandTest {
         assertEquals("magnitude", report.at("/scores/criterion").asText());
         assertEquals(32, report.at("/scores/seq_len").asInt());
         assertEquals("stories260K", report.at("/input/name").asText());
+        assertEquals("lstsq", report.at("/compensation/method").asText());
+        assertEquals(64, report.at("/compensation/calibration_tokens").asInt());
     }
 
-    /** Scoring on the fly gives exactly what scoring to a file and pruning from it gives. */
+    /**
+     * Scoring on the fly gives exactly what scoring to a file and pruning from it gives: the same kept sets and, with the
+     * statistics file, the same refit weights byte for byte.
+     */
     @Test
     void scoresOnTheFlyLikeTheScoreCommand() throws Exception {
         String[] calibration = {"--data", data.toString(), "--criterion", "entropy", "--seq-len", "32",
@@ -93,13 +103,14 @@ class PruneCommandTest {
         String[] pruning = {"--mlp-ratio", "0.3", "--attn-ratio", "0.25", "--allocation", "global", "--round-to", "4",
                 "--skip-layers", "0,4"};
         Path scoresFile = tmp.resolve("entropy.json");
-        assertEquals(0, run(concat(new String[] {"score", "--model", model.toString(), "--out", scoresFile.toString()},
-                calibration)).exitCode());
+        Path statsFile = tmp.resolve("entropy.safetensors");
+        assertEquals(0, run(concat(new String[] {"score", "--model", model.toString(), "--out", scoresFile.toString(),
+                "--stats", statsFile.toString()}, calibration)).exitCode());
 
         Path fromFile = tmp.resolve("from-file");
         Path onTheFly = tmp.resolve("on-the-fly");
         Result a = run(concat(new String[] {"prune", "--model", model.toString(), "--scores", scoresFile.toString(),
-                "--out", fromFile.toString()}, pruning));
+                "--stats", statsFile.toString(), "--out", fromFile.toString()}, pruning));
         Result b = run(concat(concat(new String[] {"prune", "--model", model.toString(), "--out", onTheFly.toString()},
                 calibration), pruning));
         assertEquals(0, a.exitCode(), a.err());
@@ -111,6 +122,9 @@ class PruneCommandTest {
         JsonNode rb = json.readTree(onTheFly.resolve("prune-report.json").toFile());
         assertEquals(ra.get("layers"), rb.get("layers"), "same kept neurons and heads");
         assertEquals(ra.get("scores"), rb.get("scores"));
+        assertEquals(ra.get("compensation"), rb.get("compensation"));
+        assertTrue(Arrays.equals(Files.readAllBytes(fromFile.resolve("model.safetensors")),
+                Files.readAllBytes(onTheFly.resolve("model.safetensors"))), "the same refit weights");
         assertEquals(4, rb.at("/scores/windows").asInt());
         assertEquals(128, rb.at("/scores/tokens").asInt());
         assertEquals(172, rb.at("/layers/0/mlp/after").asInt(), "layer 0 skipped");
@@ -131,6 +145,31 @@ class PruneCommandTest {
         assertRefused(List.of("--mlp-ratio", "0.2", "--max-shard-size", "lots"), "--max-shard-size: cannot read 'lots'");
         assertRefused(List.of("--mlp-ratio", "0.2", "--skip-layers", "1,9"), "--skip-layers: layer 9 does not exist");
         assertRefused(List.of("--mlp-ratio", "0.2", "--criterion", "entropy"), "--scores cannot be combined with --criterion");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--compensate", "obs"), "unknown compensation 'obs'");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--damping", "-1"), "--damping must be a finite number");
+    }
+
+    @Test
+    void theRefitNeedsTheStatisticsOfTheSameModel() {
+        Path out = tmp.resolve("out");
+        assertOneError(run("prune", "--model", model.toString(), "--scores", scores.toString(), "--mlp-ratio", "0.2",
+                "--out", out.toString()), "--compensate lstsq needs the calibration statistics", "--stats", "--compensate none");
+        assertOneError(run("prune", "--model", model.toString(), "--scores", scores.toString(), "--stats", stats.toString(),
+                "--compensate", "none", "--mlp-ratio", "0.2", "--out", out.toString()), "--stats is only read by --compensate lstsq");
+        assertOneError(run("prune", "--model", model.toString(), "--stats", stats.toString(), "--mlp-ratio", "0.2",
+                "--out", out.toString()), "--stats goes with --scores");
+        assertOneError(run("prune", "--model", model.toString(), "--scores", scores.toString(),
+                "--stats", tmp.resolve("missing.safetensors").toString(), "--mlp-ratio", "0.2", "--out", out.toString()),
+                "missing.safetensors does not exist");
+
+        Path baby = Assets.resolve("models/babyllama-tok105/babyllama-tok105.gguf");
+        Path babyStats = tmp.resolve("baby.safetensors");
+        assertEquals(0, run("score", "--model", baby.toString(), "--data", data.toString(), "--criterion", "magnitude",
+                "--seq-len", "16", "--max-windows", "1", "--out", tmp.resolve("baby.json").toString(),
+                "--stats", babyStats.toString()).exitCode());
+        assertOneError(run("prune", "--model", model.toString(), "--scores", scores.toString(), "--stats", babyStats.toString(),
+                "--mlp-ratio", "0.2", "--out", out.toString()), "computed for another model", "babyllama-tok105");
+        assertFalse(Files.exists(out));
     }
 
     @Test
@@ -138,13 +177,13 @@ class PruneCommandTest {
         Path out = tmp.resolve("out");
         Files.createDirectories(out);
         Files.writeString(out.resolve("notes.txt"), "mine");
-        Result r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--mlp-ratio", "0.2",
-                "--out", out.toString());
+        Result r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--compensate", "none",
+                "--mlp-ratio", "0.2", "--out", out.toString());
         assertOneError(r, "exists and is not empty", "--force");
         assertTrue(Files.exists(out.resolve("notes.txt")));
 
-        r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--mlp-ratio", "0.2", "--force",
-                "--out", out.toString());
+        r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--compensate", "none",
+                "--mlp-ratio", "0.2", "--force", "--out", out.toString());
         assertEquals(0, r.exitCode(), r.err());
         assertFalse(Files.exists(out.resolve("notes.txt")));
     }
@@ -156,8 +195,8 @@ class PruneCommandTest {
         assertEquals(0, run("score", "--model", baby.toString(), "--data", data.toString(), "--criterion", "magnitude",
                 "--seq-len", "16", "--max-windows", "1", "--out", babyScores.toString()).exitCode());
         Path out = tmp.resolve("out");
-        Result r = run("prune", "--model", model.toString(), "--scores", babyScores.toString(), "--mlp-ratio", "0.2",
-                "--out", out.toString());
+        Result r = run("prune", "--model", model.toString(), "--scores", babyScores.toString(), "--compensate", "none",
+                "--mlp-ratio", "0.2", "--out", out.toString());
         assertOneError(r, "computed for another model", "babyllama-tok105", "stories260K");
         assertFalse(Files.exists(out));
     }
@@ -182,8 +221,8 @@ class PruneCommandTest {
     // ---- helpers --------------------------------------------------------------------------------------------
 
     private Result prune(Path scoresFile) {
-        return run("prune", "--model", model.toString(), "--scores", scoresFile.toString(), "--mlp-ratio", "0.2",
-                "--out", tmp.resolve("out").toString());
+        return run("prune", "--model", model.toString(), "--scores", scoresFile.toString(), "--stats", stats.toString(),
+                "--mlp-ratio", "0.2", "--out", tmp.resolve("out").toString());
     }
 
     private static Scores scores(int layers, int mlp, int heads) {
@@ -195,7 +234,7 @@ class PruneCommandTest {
     private void assertRefused(List<String> options, String... fragments) {
         Path out = tmp.resolve("refused");
         List<String> args = new ArrayList<>(List.of("prune", "--model", model.toString(), "--scores", scores.toString(),
-                "--out", out.toString()));
+                "--stats", stats.toString(), "--out", out.toString()));
         args.addAll(options);
         assertOneError(run(args.toArray(String[]::new)), fragments);
         assertFalse(Files.exists(out), "nothing written for " + options);

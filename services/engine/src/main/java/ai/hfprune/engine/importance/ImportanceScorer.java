@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+import ai.hfprune.engine.compensate.GramAccumulator;
 import ai.hfprune.engine.nn.ActivationTap;
 import ai.hfprune.engine.nn.GradientLock;
 import ai.hfprune.engine.nn.LlamaModel;
@@ -54,6 +55,14 @@ public final class ImportanceScorer {
      * @param windows token ids, each window of the same length T ≥ 2
      */
     public Map<Criterion, Partial> score(int[][] windows, Set<Criterion> criteria) {
+        return score(windows, criteria, null);
+    }
+
+    /**
+     * As {@link #score(int[][], Set)}, and when {@code stats} is not null also adds the batch's Gram matrices of A and O
+     * to it, from the same forward pass (a forward pass is run for them even when no criterion needs data).
+     */
+    public Map<Criterion, Partial> score(int[][] windows, Set<Criterion> criteria, GramAccumulator stats) {
         Map<Criterion, Partial> out = new EnumMap<>(Criterion.class);
         long tokens = (long) windows.length * windows[0].length;
         List<Criterion> gradientCriteria = new ArrayList<>();
@@ -68,20 +77,25 @@ public final class ImportanceScorer {
                 out.put(c, new Partial(c, windows.length, tokens, z.mlp(), z.heads()));
             }
         }
-        if (gradientCriteria.isEmpty() && !needsActivations) {
+        if (gradientCriteria.isEmpty() && !needsActivations && stats == null) {
             return out;
         }
         try (NDManager batch = model.manager().newSubManager()) {
             NDArray inputIds = batch.create(toLongs(windows), new Shape(windows.length, windows[0].length));
+            if (stats != null) {
+                stats.countBatch(windows.length, tokens);
+            }
             if (gradientCriteria.isEmpty()) {
-                Probes probes = new Probes(batch, false);
+                Probes probes = new Probes(batch, false, stats);
                 model.forward(inputIds, probes);
-                out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
+                if (needsActivations) {
+                    out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
+                }
                 return out;
             }
             synchronized (GradientLock.LOCK) {
                 try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-                    Probes probes = new Probes(batch, true);
+                    Probes probes = new Probes(batch, true, stats);
                     NDArray logits = model.forward(inputIds, probes);
                     if (needsActivations) {
                         out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
@@ -118,14 +132,16 @@ public final class ImportanceScorer {
     private final class Probes implements ActivationTap {
         private final NDManager batch;
         private final boolean withGradient;
+        private final GramAccumulator stats;
         private final NDArray[] a;
         private final NDArray[] o;
         private final NDArray[] aProbe;
         private final NDArray[] oProbe;
 
-        Probes(NDManager batch, boolean withGradient) {
+        Probes(NDManager batch, boolean withGradient, GramAccumulator stats) {
             this.batch = batch;
             this.withGradient = withGradient;
+            this.stats = stats;
             int layers = model.layers().size();
             a = new NDArray[layers];
             o = new NDArray[layers];
@@ -136,6 +152,9 @@ public final class ImportanceScorer {
         @Override
         public NDArray mlpActivation(int layer, NDArray activation) {
             a[layer] = activation.stopGradient();
+            if (stats != null) {
+                stats.addMlp(layer, a[layer]);
+            }
             if (!withGradient) {
                 return activation;
             }
@@ -146,6 +165,9 @@ public final class ImportanceScorer {
         @Override
         public NDArray attentionOutput(int layer, NDArray output) {
             o[layer] = output.stopGradient();
+            if (stats != null) {
+                stats.addAttention(layer, o[layer]);
+            }
             if (!withGradient) {
                 return output;
             }

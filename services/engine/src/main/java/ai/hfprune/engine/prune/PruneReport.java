@@ -1,6 +1,8 @@
 package ai.hfprune.engine.prune;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.compensate.Compensation;
+import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.model.Checkpoint;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -91,6 +93,19 @@ public final class PruneReport {
         }
         o.putObject("metrics");
         return new PruneReport(o);
+    }
+
+    /**
+     * Records what compensated the cut: {@code "compensation":{"method","damping","calibration_tokens"}} (the damping and
+     * tokens only for a refit).
+     */
+    public void setCompensation(Compensation method, double damping, GramStats stats) {
+        ObjectNode c = root.putObject("compensation");
+        c.put("method", method.id());
+        if (method == Compensation.LSTSQ) {
+            c.put("damping", damping);
+            c.put("calibration_tokens", stats.tokens());
+        }
     }
 
     /** The report as JSON (a live view: changes are written by {@link #write}). */

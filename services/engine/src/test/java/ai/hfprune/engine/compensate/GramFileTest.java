@@ -1,0 +1,79 @@
+package ai.hfprune.engine.compensate;
+
+import ai.hfprune.engine.HfpruneException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The statistics file: an exact round trip, the safetensors layout byte by byte, and refusals of broken files. */
+class GramFileTest {
+
+    @TempDir
+    Path tmp;
+
+    private static GramStats random(long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        double[][] mlp = {r.doubles(9).toArray(), r.doubles(16).toArray()};
+        double[][] attn = {r.doubles(4).toArray(), r.doubles(1).toArray()};
+        return new GramStats(1234, 17, mlp, attn);
+    }
+
+    @Test
+    void roundTripsExactly() {
+        GramStats stats = random(1);
+        Path file = tmp.resolve("stats.safetensors");
+        GramFile.write(file, "m", "abc", 64, stats);
+        GramFile.Contents back = GramFile.read(file);
+        assertEquals("m", back.modelName());
+        assertEquals("abc", back.modelSha256());
+        assertEquals(64, back.seqLen());
+        assertEquals(1234, back.stats().tokens());
+        assertEquals(17, back.stats().windows());
+        for (int l = 0; l < 2; l++) {
+            assertArrayEquals(stats.mlp()[l], back.stats().mlp()[l]);
+            assertArrayEquals(stats.attn()[l], back.stats().attn()[l]);
+        }
+    }
+
+    /** The safetensors layout: u64 header length, a JSON header padded to 8 bytes, then little-endian F64 data. */
+    @Test
+    void isASafetensorsFile() throws Exception {
+        GramStats stats = random(2);
+        Path file = tmp.resolve("stats.safetensors");
+        GramFile.write(file, "m", "abc", 64, stats);
+        byte[] bytes = Files.readAllBytes(file);
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        long headerLength = b.getLong();
+        assertEquals(0, headerLength % 8);
+        String header = new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8);
+        assertTrue(header.contains("\"layers.1.mlp_gram\":{\"dtype\":\"F64\",\"shape\":[4,4],\"data_offsets\":[104,232]}"), header);
+        assertEquals(8 + headerLength + 8 * (9 + 4 + 16 + 1), bytes.length);
+        // layer 1's MLP Gram starts after layer 0's (9 + 4 values)
+        assertEquals(stats.mlp()[1][0], b.getDouble((int) (8 + headerLength + 104)));
+    }
+
+    @Test
+    void brokenFilesAreRefused() throws Exception {
+        Path file = tmp.resolve("stats.safetensors");
+        GramFile.write(file, "m", "abc", 64, random(3));
+        byte[] bytes = Files.readAllBytes(file);
+        Path truncated = tmp.resolve("truncated.safetensors");
+        Files.write(truncated, Arrays.copyOf(bytes, bytes.length - 8));
+        assertTrue(assertThrows(HfpruneException.class, () -> GramFile.read(truncated)).getMessage().contains("bytes"));
+        Path scores = tmp.resolve("other.safetensors");
+        Files.writeString(scores, "{\"format\":\"hfprune.scores/1\"}");
+        assertTrue(assertThrows(HfpruneException.class, () -> GramFile.read(scores)).getMessage().contains("not a statistics file"));
+    }
+}
