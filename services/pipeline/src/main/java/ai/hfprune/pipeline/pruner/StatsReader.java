@@ -27,12 +27,16 @@ import java.util.Properties;
 /**
  * Assembles the Gram statistics of a trigger's version from calibration-stats: the aggregator wrote them in the
  * trigger's transaction, all of a model|criterion in one partition ({@link Topics#statsPartition}) after those of the
- * versions before, so once the trigger is visible ({@code read_committed}) every chunk is, below the partition's last
- * stable offset. The partition is read from where the previous version began (the start of the log at first) until
- * every chunk of the version is in hand; reaching the end of the partition, a later version, or
- * {@code pruner.stats.timeout.ms} first is an error that names what is missing: never a hang.
+ * versions before. Once the trigger is visible ({@code read_committed}) the transaction is decided, but its commit
+ * marker reaches each partition on its own: the chunks become visible (the partition's last stable offset passes them)
+ * moments after the trigger. The partition is read from where the previous version began (the start of the log at
+ * first) until every chunk of the version is in hand; a later version, the end of the partition with nothing new for
+ * {@link #GRACE}, or {@code pruner.stats.timeout.ms} first is an error that names what is missing: never a hang.
  */
 public final class StatsReader {
+
+    /** How long the end of the partition must stay put before the version counts as incomplete. */
+    static final Duration GRACE = Duration.ofSeconds(5);
 
     private final String bootstrap;
     private final Topics topics;
@@ -76,10 +80,21 @@ public final class StatsReader {
             }
             long end = consumer.endOffsets(List.of(tp)).get(tp); // read_committed: the last stable offset
             long deadline = System.nanoTime() + Duration.ofMillis(timeoutMillis).toNanos();
+            long progress = System.nanoTime();
             boolean later = false;
             long firstOfVersion = -1;
-            while (chunks.size() < s.getStatsChunks() && !later && consumer.position(tp) < end && System.nanoTime() < deadline) {
+            while (chunks.size() < s.getStatsChunks() && !later && System.nanoTime() < deadline) {
+                if (consumer.position(tp) >= end) {
+                    long now = consumer.endOffsets(List.of(tp)).get(tp);
+                    if (now > end) {
+                        end = now;
+                        progress = System.nanoTime();
+                    } else if (System.nanoTime() - progress > GRACE.toNanos()) {
+                        break;
+                    }
+                }
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    progress = System.nanoTime();
                     if (r.key() == null || !new String(r.key(), StandardCharsets.UTF_8).startsWith(mc + "|")) {
                         continue; // another model|criterion that hashes to this partition
                     }
