@@ -135,8 +135,8 @@ public final class PipelineWatcher implements AutoCloseable {
             triggers.add(t);
         } else {
             PruneResult res = topics.pruneResults.valueSerde().deserializer().deserialize(r.topic(), r.value());
-            progress.accept(String.format("result    %s/%s version %d: %s", res.getModel().getName(), res.getCriterion(),
-                    res.getVersion(), res.getStatus()));
+            progress.accept(String.format("result    %s/%s version %d: %s%s", res.getModel().getName(), res.getCriterion(),
+                    res.getVersion(), res.getStatus(), res.getError().isEmpty() ? "" : " (" + res.getError() + ")"));
             results.add(res);
         }
     }

@@ -52,7 +52,6 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.EnumSet;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -186,7 +185,7 @@ public final class ScorerService {
     /** The open group's statistics, on the device (scoring thread only; null without statistics). */
     private GramAccumulator gram;
     /** The open group, carried from one poll to the next (statistics only): its transaction has not begun. */
-    private Group carried;
+    private TransactionGroup carried;
     /** Records whose scoring touched the statistics and then failed for good: dead-lettered without scoring again. */
     private final Map<String, String> poisoned = new ConcurrentHashMap<>();
 
@@ -404,7 +403,7 @@ public final class ScorerService {
                 scoreAndCommit(list);
             }
             if (carried != null) { // woken from a poll by stop(): commit the open group
-                Group last = carried;
+                TransactionGroup last = carried;
                 carried = null;
                 await(submit(last));
             }
@@ -441,8 +440,8 @@ public final class ScorerService {
      * Scores the records of one poll in order and commits them in groups, one transaction per group. Without statistics
      * a group closes once {@code scorer.commit.interval.ms} has passed since its first record began scoring, at the end
      * of the poll, on a stop, or before a record that must be retried. With statistics it closes at
-     * {@code scorer.stats.flush.tokens} tokens, before a batch it cannot take ({@link Group#accepts}), before a retry,
-     * on a stop, or when a poll brings nothing; otherwise it is carried to the next poll. A closed group's transaction
+     * {@code scorer.stats.flush.tokens} tokens, before a batch it cannot take ({@link TransactionGroup#accepts}), before
+     * a retry, on a stop, or when a poll brings nothing; otherwise it is carried to the next poll. A closed group's transaction
      * commits on the committer thread while the scoring thread goes on with the next records. A group whose transaction
      * fails is sought back to, with every record after it (whatever was scored meanwhile is dropped): the next poll
      * returns them again. The last transaction is awaited before returning, so the consumer is only polled with no
@@ -450,8 +449,8 @@ public final class ScorerService {
      */
     private void scoreAndCommit(List<ConsumerRecord<byte[], byte[]>> records) {
         Future<Boolean> inFlight = null;
-        Group inFlightGroup = null;
-        Group group = carried != null ? carried : new Group(0);
+        TransactionGroup inFlightGroup = null;
+        TransactionGroup group = carried != null ? carried : new TransactionGroup(0);
         carried = null;
         int retryFrom = -1;
         for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
@@ -464,7 +463,7 @@ public final class ScorerService {
                 }
                 inFlight = submit(group);
                 inFlightGroup = group;
-                group = new Group(i);
+                group = new TransactionGroup(i);
             }
             Outcome outcome = score(record, check);
             if (outcome.tainted()) {
@@ -483,7 +482,7 @@ public final class ScorerService {
                 break;
             }
             if (group.isEmpty()) {
-                group = new Group(i);
+                group = new TransactionGroup(i);
             }
             group.add(outcome);
             boolean due = withStats ? group.tokens >= flushTokens
@@ -495,7 +494,7 @@ public final class ScorerService {
                 }
                 inFlight = submit(group);
                 inFlightGroup = group;
-                group = new Group(i + 1);
+                group = new TransactionGroup(i + 1);
             }
         }
         if (inFlight != null && !await(inFlight)) {
@@ -516,14 +515,14 @@ public final class ScorerService {
     }
 
     /** A failed transaction: its group and everything scored after it are dropped and sought back to. */
-    private void dropFrom(Group failed, List<ConsumerRecord<byte[], byte[]>> records) {
+    private void dropFrom(TransactionGroup failed, List<ConsumerRecord<byte[], byte[]>> records) {
         discardStats(); // the open group's statistics go with it
         seekBack(failed.records, records, failed.pollFrom);
     }
 
     /** A rebalance takes partitions away: an open group with records of them cannot be committed and is dropped. */
     private void dropCarried(Collection<TopicPartition> gone) {
-        Group open = carried;
+        TransactionGroup open = carried;
         if (open == null || open.records.stream().noneMatch(r -> gone.contains(new TopicPartition(r.topic(), r.partition())))) {
             return;
         }
@@ -545,68 +544,13 @@ public final class ScorerService {
     }
 
     /** Hands a group of outcomes, with its statistics (taken from the accumulator here, on the scoring thread), to the committer thread. */
-    private Future<Boolean> submit(Group group) {
+    private Future<Boolean> submit(TransactionGroup group) {
         ConsumerGroupMetadata metadata = consumer.groupMetadata(); // read on the consumer's thread
         GramStats stats = withStats && !group.batchIds.isEmpty() ? gram.drain() : null;
         List<Outcome> outcomes = List.copyOf(group.outcomes);
         List<String> batchIds = List.copyOf(group.batchIds);
         Set<Criterion> criteria = group.criteria;
         return committer.submit(() -> commit(outcomes, stats, batchIds, criteria, metadata));
-    }
-
-    /** The outcomes of one transaction, in offset order; with statistics also the batches they sum. */
-    private static final class Group {
-        final List<Outcome> outcomes = new ArrayList<>();
-        final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
-        /** ids of the scored batches, in order: the batches of the group's statistics */
-        final List<String> batchIds = new ArrayList<>();
-        final Set<String> ids = new HashSet<>();
-        Set<Criterion> criteria = Set.of();
-        long tokens;
-        /** the index in the current poll of the group's first record (0 for a group carried from an earlier poll) */
-        int pollFrom;
-
-        Group(int pollFrom) {
-            this.pollFrom = pollFrom;
-        }
-
-        boolean isEmpty() {
-            return outcomes.isEmpty();
-        }
-
-        /**
-         * Whether a batch can join the group's statistics: the group's statistics are sent for one criteria set, so a
-         * batch with another one starts a new group, and a batch id the group has already (a re-sent batch) would count
-         * its statistics twice. Records that will not be scored join any group.
-         */
-        boolean accepts(TokenBatchValidator.Result check) {
-            if (!(check instanceof TokenBatchValidator.Valid v) || v.criteria().isEmpty() || batchIds.isEmpty()) {
-                return true;
-            }
-            return v.criteria().equals(criteria) && !ids.contains(v.batch().getBatchId());
-        }
-
-        void add(Outcome o) {
-            outcomes.add(o);
-            records.add(o.record());
-            if (o.deadReason() == null && !o.scores().isEmpty()) {
-                String id = o.valid().batch().getBatchId();
-                batchIds.add(id);
-                ids.add(id);
-                criteria = Set.copyOf(o.valid().criteria());
-                int[][] w = o.valid().windows();
-                tokens += (long) w.length * w[0].length;
-            }
-        }
-    }
-
-    /**
-     * What scoring one record gave: its partials, or why it goes to the dead-letter topic; or that it must be retried
-     * (the backoff has been waited already). {@code tainted}: the attempt may have left part of the batch in the
-     * statistics accumulator.
-     */
-    private record Outcome(ConsumerRecord<byte[], byte[]> record, String attemptKey, TokenBatchValidator.Valid valid,
-                           Map<Criterion, Partial> scores, String deadReason, long startNanos, boolean retry, boolean tainted) {
     }
 
     /** Scores one record that {@code check} validated. */
