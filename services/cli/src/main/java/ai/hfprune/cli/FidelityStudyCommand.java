@@ -1,11 +1,18 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.compensate.Compensation;
+import ai.hfprune.engine.compensate.GramAccumulator;
+import ai.hfprune.engine.compensate.GramStats;
+import ai.hfprune.engine.compensate.Refit;
 import ai.hfprune.engine.data.CalibrationData;
 import ai.hfprune.engine.eval.Evaluator;
 import ai.hfprune.engine.eval.Perplexity;
 import ai.hfprune.engine.eval.WindowMetrics;
 import ai.hfprune.engine.importance.Criterion;
+import ai.hfprune.engine.importance.Finalizer;
+import ai.hfprune.engine.importance.ImportanceScorer;
+import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.io.AtomicFiles;
 import ai.hfprune.engine.model.Checkpoint;
@@ -15,7 +22,6 @@ import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PrunedModel;
 import ai.hfprune.engine.prune.Pruner;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine.Command;
@@ -23,28 +29,29 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
-import java.math.BigDecimal;
-import java.math.MathContext;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.function.ToDoubleFunction;
 
 /**
- * The fidelity study: for every importance criterion, score the model once on calibration text (with the code of
- * {@code hfprune score}), prune it in memory at a fixed set of (MLP ratio, attention ratio) settings with uniform
- * allocation, and measure each pruned model against the dense one on held-out text (perplexity, KL(dense‖pruned) per
- * token, top-1 agreement). Nothing is written but the optional {@code --out} JSON; the tables go to standard output.
+ * The fidelity study: on each of several disjoint calibration sets, every criterion scores the model (one forward
+ * pass per batch for all criteria, which also gives the Gram statistics); the model is then pruned in memory at each
+ * setting (uniform allocation) and, for each method (the cut alone, + least-squares refit, + recovery), compared with
+ * the dense model on the same held-out windows: perplexity, KL(dense‖pruned) per token, top-1 agreement.
  */
 @Command(name = "fidelity", mixinStandardHelpOptions = true,
-        description = {"Fidelity study: every criterion (entropy, ce, activation, magnitude, random) scores the model once;"
-                + " the model is pruned in memory at MLP 0.1, 0.2, 0.3, 0.5 and at MLP 0.2 + attention 0.25 (uniform"
-                + " allocation) and compared with the dense model on held-out text: perplexity, KL(dense||pruned) per"
-                + " token, top-1 agreement. Prints Markdown tables; nothing is written unless --out is given."})
+        description = {"Fidelity study: on --calibration-sets disjoint calibration sets, every criterion scores the model;"
+                + " the model is pruned in memory at each setting (uniform allocation) and, after each method (mask: the"
+                + " cut alone; lstsq: + least-squares refit; recover: + refit + self-distillation), compared with the dense"
+                + " model on the same held-out text: perplexity, KL(dense||pruned) per token, top-1 agreement. Prints"
+                + " Markdown tables of mean ± standard deviation over the sets; nothing is written unless --out is given."})
 public class FidelityStudyCommand implements Callable<Integer> {
 
     /** One pruning setting of the study. */
@@ -52,14 +59,19 @@ public class FidelityStudyCommand implements Callable<Integer> {
         PruneOptions options() {
             return PruneOptions.uniform(mlpRatio, attnRatio);
         }
+
+        static Setting parse(String s) {
+            String[] parts = s.split(":");
+            try {
+                return new Setting(Double.parseDouble(parts[0]), parts.length > 1 ? Double.parseDouble(parts[1]) : 0);
+            } catch (NumberFormatException e) {
+                throw new HfpruneException("--settings: '" + s + "' is not MLP[:ATTN] ratios such as 0.2 or 0.2:0.25");
+            }
+        }
     }
 
     static final List<Setting> SETTINGS = List.of(new Setting(0.1, 0), new Setting(0.2, 0), new Setting(0.3, 0),
             new Setting(0.5, 0), new Setting(0.2, 0.25));
-
-    /** What one criterion at one setting measured. */
-    record Result(Criterion criterion, Setting setting, long parameters, Perplexity perplexity, double kl, double top1) {
-    }
 
     @Mixin
     ModelOption model;
@@ -72,8 +84,27 @@ public class FidelityStudyCommand implements Callable<Integer> {
             description = "Evaluation text or windows, read as by 'hfprune eval' (default: TinyStories valid-hf-head.txt from the assets folder).")
     Path evalData;
 
-    @Option(names = "--windows", defaultValue = "64", description = "Calibration windows (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--windows", defaultValue = "512", description = "Calibration windows per set (default: ${DEFAULT-VALUE}).")
     int windows;
+
+    @Option(names = "--calibration-sets", defaultValue = "3", paramLabel = "N",
+            description = "Disjoint calibration sets: set s is windows s·W … (s+1)·W − 1 of the calibration file (default: ${DEFAULT-VALUE}).")
+    int calibrationSets;
+
+    @Option(names = "--criteria", split = ",", defaultValue = "entropy,ce,activation,magnitude,random",
+            description = "Criteria to compare (default: ${DEFAULT-VALUE}).")
+    List<String> criteria;
+
+    @Option(names = "--settings", split = ",", defaultValue = "0.1,0.2,0.3,0.5,0.2:0.25", paramLabel = "MLP[:ATTN]",
+            description = "Pruning settings, MLP ratio and optional attention ratio (default: ${DEFAULT-VALUE}).")
+    List<String> settings;
+
+    @Option(names = "--methods", split = ",", defaultValue = "mask,lstsq",
+            description = "mask (the cut alone), lstsq (+ least-squares refit), recover (+ refit + self-distillation) (default: ${DEFAULT-VALUE}).")
+    List<String> methods;
+
+    @Option(names = "--damping", defaultValue = "" + Compensation.DEFAULT_DAMPING, paramLabel = "λ", description = "Damping of the refit (default: ${DEFAULT-VALUE}).")
+    double damping;
 
     @Option(names = "--seq-len", defaultValue = "128", description = "Tokens per window, T, for calibration and evaluation (default: ${DEFAULT-VALUE}).")
     int seqLen;
@@ -81,8 +112,8 @@ public class FidelityStudyCommand implements Callable<Integer> {
     @Option(names = "--batch-windows", defaultValue = "8", description = "Windows per forward pass (default: ${DEFAULT-VALUE}).")
     int batchWindows;
 
-    @Option(names = "--eval-windows", defaultValue = "0", paramLabel = "N",
-            description = "Evaluate on the first N non-overlapping windows of the evaluation file (default: all).")
+    @Option(names = "--eval-windows", defaultValue = "512", paramLabel = "N",
+            description = "Evaluate on the first N non-overlapping windows of the evaluation file (0: all; default: ${DEFAULT-VALUE}).")
     int evalWindows;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random criterion (default: ${DEFAULT-VALUE}).")
@@ -96,49 +127,70 @@ public class FidelityStudyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        checkOptions();
+        List<Criterion> studied = distinct(criteria, Criterion::parse);
+        List<Setting> studiedSettings = distinct(settings, Setting::parse);
+        List<FidelityStudy.Method> studiedMethods = distinct(methods, FidelityStudy.Method::parse);
+        checkOptions(studiedSettings, studiedMethods);
         Path calibrationFile = data != null ? data : Assets.resolve(Assets.DEFAULT_CALIBRATION);
         Path evalFile = evalData != null ? evalData : Assets.resolve(Assets.DEFAULT_EVALUATION);
-        List<Result> results = new ArrayList<>();
-        Study study;
-        try (Checkpoint checkpoint = model.open()) {
-            int[][] evaluation = CalibrationData.readWindows(evalFile, checkpoint::tokenizer, checkpoint.config().vocabSize(),
-                    seqLen, evalWindows);
+        List<FidelityStudy.Result> results = new ArrayList<>();
+        FidelityStudy study;
+        try (Checkpoint checkpoint = model.open(); LlamaModel dense = checkpoint.load()) {
+            int vocab = checkpoint.config().vocabSize();
+            int[][] evaluation = CalibrationData.readWindows(evalFile, checkpoint::tokenizer, vocab, seqLen, evalWindows);
+            int[][] all = CalibrationData.readWindows(calibrationFile, checkpoint::tokenizer, vocab, seqLen, windows * calibrationSets);
+            if (all.length < windows * calibrationSets) {
+                throw new HfpruneException(calibrationFile + " has " + all.length + " windows of " + seqLen + " tokens, fewer than "
+                        + calibrationSets + " sets of " + windows);
+            }
+            Perplexity densePerplexity = Evaluator.perplexity(dense, evaluation, batchWindows);
             long evalTokens = (long) evaluation.length * seqLen;
-            Scores first = null;
-            Perplexity dense;
-            try (LlamaModel denseModel = checkpoint.load()) {
-                try (ProgressBar bar = Progress.bar("dense perplexity", evalTokens, "tok")) {
-                    dense = Evaluator.evaluate(denseModel, null, evaluation, batchWindows, n -> bar.stepBy((long) n * seqLen))
-                            .perplexity();
-                }
-                for (Criterion criterion : Criterion.values()) {
-                    Scores scores = scoring(calibrationFile, criterion).score(checkpoint);
-                    first = first == null ? scores : first;
-                    try (ProgressBar bar = Progress.bar("prune+eval " + criterion.id(), SETTINGS.size() * evalTokens, "tok")) {
-                        for (Setting setting : SETTINGS) {
-                            bar.setExtraMessage(String.format(Locale.ROOT, " mlp %s attn %s", setting.mlpRatio(), setting.attnRatio()));
-                            results.add(evaluate(checkpoint, denseModel, scores, setting, evaluation, bar));
+            long evaluations = (long) calibrationSets * studied.size() * studiedSettings.size() * studiedMethods.size();
+            try (ProgressBar bar = Progress.bar("fidelity", evaluations * evalTokens, "tok")) {
+                for (int set = 0; set < calibrationSets; set++) {
+                    int[][] calibration = Arrays.copyOfRange(all, set * windows, (set + 1) * windows);
+                    bar.setExtraMessage(String.format(Locale.ROOT, " set %d: scoring", set));
+                    Calibrated c = calibrate(dense, calibration, studied);
+                    for (Criterion criterion : studied) {
+                        for (Setting setting : studiedSettings) {
+                            bar.setExtraMessage(String.format(Locale.ROOT, " set %d %s mlp %s attn %s", set, criterion.id(),
+                                    setting.mlpRatio(), setting.attnRatio()));
+                            PrunedModel cut = Pruner.prune(checkpoint, c.scores().get(criterion), setting.options());
+                            PrunedModel refit = null;
+                            for (FidelityStudy.Method method : studiedMethods) {
+                                PrunedModel measured = switch (method) {
+                                    case MASK -> cut;
+                                    case LSTSQ -> refit = Refit.apply(checkpoint.weights(), cut, c.stats(), damping);
+                                    case RECOVER -> throw new HfpruneException("recovery is not available yet");
+                                };
+                                WindowMetrics m = evaluate(measured, dense, evaluation, bar);
+                                results.add(new FidelityStudy.Result(criterion, setting, method, set, measured.parameters(),
+                                        m.perplexity(), m.fidelity().kl(), m.fidelity().top1()));
+                            }
                         }
                     }
                 }
             }
-            study = new Study(checkpoint.name(), checkpoint.sha256(), ParameterCount.of(checkpoint.weights()),
-                    calibrationFile, first.windows(), evalFile, evaluation.length, dense, results);
+            study = new FidelityStudy(checkpoint.name(), checkpoint.sha256(), ParameterCount.of(checkpoint.weights()),
+                    calibrationFile, calibrationSets, windows, seqLen, evalFile, evaluation.length, densePerplexity,
+                    studied, studiedSettings, studiedMethods, results);
         }
         PrintWriter stdout = spec.commandLine().getOut();
-        stdout.print(study.markdown(seqLen));
+        stdout.print(study.markdown());
         stdout.flush();
         if (out != null) {
-            ObjectNode json = study.json(seqLen, seed);
+            ObjectNode json = study.json(seed);
             AtomicFiles.write(out, o -> new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(o, json));
         }
         return 0;
     }
 
-    private void checkOptions() {
+    private void checkOptions(List<Setting> studiedSettings, List<FidelityStudy.Method> studiedMethods) {
         if (windows < 1) {
             throw new HfpruneException("--windows must be at least 1, got " + windows);
+        }
+        if (calibrationSets < 1) {
+            throw new HfpruneException("--calibration-sets must be at least 1, got " + calibrationSets);
         }
         if (evalWindows < 0) {
             throw new HfpruneException("--eval-windows must be 0 (all) or positive, got " + evalWindows);
@@ -146,131 +198,41 @@ public class FidelityStudyCommand implements Callable<Integer> {
         if (batchWindows < 1) {
             throw new HfpruneException("--batch-windows must be at least 1, got " + batchWindows);
         }
+        Compensation.checkDamping(damping);
         if (out != null && Files.isDirectory(out)) {
             throw new HfpruneException("--out " + out + " is a directory; give a file name such as study.json");
         }
-        SETTINGS.forEach(Setting::options); // the ratios are valid
-    }
-
-    /** The options of {@code hfprune score} for one criterion, so that scoring is exactly that command's. */
-    private ScoringOptions scoring(Path calibrationFile, Criterion criterion) {
-        ScoringOptions s = new ScoringOptions();
-        s.data = calibrationFile;
-        s.criterion = criterion.id();
-        s.seqLen = seqLen;
-        s.maxWindows = windows;
-        s.batchWindows = batchWindows;
-        s.seed = seed;
-        return s;
-    }
-
-    private Result evaluate(Checkpoint checkpoint, LlamaModel dense, Scores scores, Setting setting, int[][] evaluation,
-                            ProgressBar bar) {
-        PrunedModel pruned = Pruner.prune(checkpoint, scores, setting.options());
-        try (LlamaModel model = LlamaModel.load(pruned.config(), pruned.weights(), dense.manager().getDevice(), dense.dataType())) {
-            WindowMetrics m = Evaluator.evaluate(model, dense, evaluation, batchWindows, n -> bar.stepBy((long) n * seqLen));
-            return new Result(scores.criterion(), setting, pruned.parameters(), m.perplexity(), m.fidelity().kl(),
-                    m.fidelity().top1());
+        studiedSettings.forEach(Setting::options); // the ratios are valid
+        if (studiedMethods.isEmpty()) {
+            throw new HfpruneException("--methods: name at least one of mask, lstsq, recover");
         }
     }
 
-    /** Everything the study measured, and its two renderings. */
-    record Study(String model, String sha256, long denseParameters, Path calibration, long calibrationWindows,
-                 Path evaluation, int evaluationWindows, Perplexity dense, List<Result> results) {
+    /** The finalized scores of every studied criterion and the Gram statistics, from one pass over the calibration set. */
+    private record Calibrated(Map<Criterion, Scores> scores, GramStats stats) {
+    }
 
-        private record Metric(String title, ToDoubleFunction<Result> value, boolean higherIsBetter) {
-        }
-
-        private static final List<Metric> METRICS = List.of(
-                new Metric("KL(dense‖pruned), nats per token — lower is better", Result::kl, false),
-                new Metric("top-1 agreement with the dense model — higher is better", Result::top1, true),
-                new Metric("perplexity — lower is better", r -> r.perplexity().perplexity(), false));
-
-        Result result(Criterion c, Setting s) {
-            return results.stream().filter(r -> r.criterion() == c && r.setting().equals(s)).findFirst().orElseThrow();
-        }
-
-        String markdown(int seqLen) {
-            StringBuilder s = new StringBuilder();
-            line(s, "Fidelity study: %s (%,d parameters), uniform allocation, pruned in memory.", model, denseParameters);
-            line(s, "Calibration: %d windows × %d tokens = %,d tokens of %s.", calibrationWindows, seqLen,
-                    calibrationWindows * seqLen, calibration.getFileName());
-            line(s, "Evaluation: %d windows × %d tokens = %,d tokens of %s (%,d predicted tokens).", evaluationWindows, seqLen,
-                    (long) evaluationWindows * seqLen, evaluation.getFileName(), dense.tokens());
-            line(s, "Dense perplexity: %s. Best criterion per row in bold.", sig(dense.perplexity()));
-            List<Criterion> criteria = Arrays.asList(Criterion.values());
-            for (Metric metric : METRICS) {
-                s.append('\n');
-                line(s, "%s", metric.title());
-                s.append('\n');
-                StringBuilder header = new StringBuilder("| mlp | attn | params |");
-                StringBuilder rule = new StringBuilder("|---:|---:|---:|");
-                for (Criterion c : criteria) {
-                    header.append(' ').append(c.id()).append(" |");
-                    rule.append("---:|");
-                }
-                line(s, "%s", header);
-                line(s, "%s", rule);
-                for (Setting setting : SETTINGS) {
-                    double[] v = criteria.stream().mapToDouble(c -> metric.value().applyAsDouble(result(c, setting))).toArray();
-                    double best = metric.higherIsBetter() ? Arrays.stream(v).max().orElseThrow() : Arrays.stream(v).min().orElseThrow();
-                    StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %s | %s | %,d |",
-                            setting.mlpRatio(), setting.attnRatio(), result(criteria.get(0), setting).parameters()));
-                    for (double x : v) {
-                        row.append(' ').append(x == best ? "**" + sig(x) + "**" : sig(x)).append(" |");
-                    }
-                    line(s, "%s", row);
-                }
+    private Calibrated calibrate(LlamaModel dense, int[][] calibration, List<Criterion> studied) {
+        ImportanceScorer scorer = new ImportanceScorer(dense);
+        Map<Criterion, Partial> totals = new EnumMap<>(Criterion.class);
+        studied.forEach(c -> totals.put(c, scorer.zero(c)));
+        try (GramAccumulator stats = new GramAccumulator(dense.manager(), dense.layers().size())) {
+            for (int[][] batch : CalibrationData.batches(calibration, batchWindows)) {
+                scorer.score(batch, totals.keySet(), stats).forEach((c, p) -> totals.put(c, totals.get(c).plus(p)));
             }
-            return s.toString();
+            Map<Criterion, Scores> scores = new EnumMap<>(Criterion.class);
+            totals.forEach((c, p) -> scores.put(c, Finalizer.finalize(p, dense, seed)));
+            return new Calibrated(scores, stats.drain());
         }
+    }
 
-        ObjectNode json(int seqLen, long seed) {
-            ObjectNode root = new ObjectMapper().createObjectNode();
-            root.put("format", "hfprune.fidelity-study/1");
-            root.putObject("model").put("name", model).put("sha256", sha256).put("parameters", denseParameters);
-            root.putObject("calibration").put("data", calibration.toString()).put("windows", calibrationWindows)
-                    .put("seq_len", seqLen).put("tokens", calibrationWindows * seqLen).put("random_seed", seed);
-            root.putObject("evaluation").put("data", evaluation.toString()).put("windows", evaluationWindows)
-                    .put("seq_len", seqLen).put("tokens", (long) evaluationWindows * seqLen)
-                    .put("predicted_tokens", dense.tokens());
-            ObjectNode d = root.putObject("dense");
-            number(d, "nll", dense.meanNll());
-            number(d, "perplexity", dense.perplexity());
-            root.put("allocation", "uniform");
-            ArrayNode rows = root.putArray("results");
-            for (Result r : results) {
-                ObjectNode row = rows.addObject();
-                row.put("criterion", r.criterion().id());
-                row.put("mlp_ratio", r.setting().mlpRatio());
-                row.put("attn_ratio", r.setting().attnRatio());
-                row.put("parameters", r.parameters());
-                number(row, "nll", r.perplexity().meanNll());
-                number(row, "perplexity", r.perplexity().perplexity());
-                number(row, "kl", r.kl());
-                number(row, "top1", r.top1());
-            }
-            return root;
+    private WindowMetrics evaluate(PrunedModel pruned, LlamaModel dense, int[][] evaluation, ProgressBar bar) {
+        try (LlamaModel m = LlamaModel.load(pruned.config(), pruned.weights(), dense.manager().getDevice(), dense.dataType())) {
+            return Evaluator.evaluate(m, dense, evaluation, batchWindows, n -> bar.stepBy((long) n * seqLen));
         }
+    }
 
-        /** Four significant digits, never in scientific notation. */
-        static String sig(double x) {
-            if (!Double.isFinite(x)) {
-                return String.valueOf(x);
-            }
-            return new BigDecimal(x).round(new MathContext(4)).toPlainString();
-        }
-
-        private static void number(ObjectNode node, String key, double value) {
-            if (Double.isFinite(value)) {
-                node.put(key, value);
-            } else {
-                node.putNull(key);
-            }
-        }
-
-        private static void line(StringBuilder s, String format, Object... args) {
-            s.append(String.format(Locale.ROOT, format, args)).append('\n');
-        }
+    private static <T> List<T> distinct(List<String> values, java.util.function.Function<String, T> parse) {
+        return List.copyOf(new LinkedHashSet<>(values.stream().map(parse).toList()));
     }
 }

@@ -78,7 +78,7 @@ public class PruneCommand implements Callable<Integer> {
             description = "With --scores and --compensate lstsq: the calibration statistics written by 'hfprune score --stats'.")
     Path statsFile;
 
-    @Option(names = "--damping", defaultValue = "0.01", paramLabel = "λ",
+    @Option(names = "--damping", defaultValue = "" + Compensation.DEFAULT_DAMPING, paramLabel = "λ",
             description = "Damping of the refit, relative to the mean kept Gram diagonal (default: ${DEFAULT-VALUE}).")
     double damping;
 

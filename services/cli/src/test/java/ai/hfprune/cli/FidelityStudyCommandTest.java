@@ -1,6 +1,5 @@
 package ai.hfprune.cli;
 
-import ai.hfprune.engine.importance.Criterion;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -10,20 +9,24 @@ import picocli.CommandLine;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code hfprune bench fidelity} with tiny settings on stories260K: a row per setting, finite numbers, the JSON. */
+/**
+ * {@code hfprune bench fidelity} with tiny settings on stories260K: a row per setting and method, mean ± sd cells of
+ * finite numbers, and the JSON with one result per criterion, setting, method and calibration set.
+ */
 class FidelityStudyCommandTest {
 
     @TempDir
     Path tmp;
 
     @Test
-    void printsARowPerSettingWithFiniteNumbers() throws Exception {
+    void printsARowPerSettingAndMethodWithFiniteNumbers() throws Exception {
         System.setProperty("ai.djl.offline", "true");
         Path json = tmp.resolve("study.json");
         CommandLine cli = Main.commandLine();
@@ -31,39 +34,46 @@ class FidelityStudyCommandTest {
         StringWriter err = new StringWriter();
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
-        int exit = cli.execute("bench", "fidelity", "--windows", "4", "--seq-len", "32", "--eval-windows", "4",
-                "--batch-windows", "4", "--out", json.toString());
+        int exit = cli.execute("bench", "fidelity", "--windows", "4", "--calibration-sets", "2", "--seq-len", "32",
+                "--eval-windows", "4", "--batch-windows", "4", "--criteria", "entropy,activation,magnitude",
+                "--settings", "0.2,0.2:0.25", "--methods", "mask,lstsq", "--out", json.toString());
         assertEquals(0, exit, err.toString());
 
         String table = out.toString();
-        assertTrue(table.contains("Dense perplexity: "), table);
-        List<String> rows = table.lines().filter(l -> l.matches("\\| 0\\.\\d+ \\| 0\\.\\d+ \\|.*")).toList();
-        assertEquals(3 * FidelityStudyCommand.SETTINGS.size(), rows.size(), table); // KL, top-1 and perplexity tables
-        for (FidelityStudyCommand.Setting s : FidelityStudyCommand.SETTINGS) {
-            String prefix = String.format(Locale.ROOT, "| %s | %s |", s.mlpRatio(), s.attnRatio());
-            assertEquals(3, rows.stream().filter(r -> r.startsWith(prefix)).count(), prefix + "\n" + table);
-        }
+        assertTrue(table.contains("Dense perplexity: ") && table.contains("2 sets of 4 windows"), table);
+        List<String> rows = table.lines().filter(l -> l.matches("\\| 0\\.\\d+ \\| 0\\.?\\d* \\|.*")).toList();
+        assertEquals(3 * 2 * 2, rows.size(), table); // KL, top-1 and perplexity tables × settings × methods
         for (String row : rows) {
             String[] cells = row.replace("**", "").split("\\|");
-            // "", mlp, attn, params, then one cell per criterion
-            assertEquals(4 + Criterion.values().length, cells.length, row);
-            for (int i = 4; i < cells.length; i++) {
-                double v = Double.parseDouble(cells[i].trim());
-                assertTrue(Double.isFinite(v) && v >= 0, row);
+            // "", mlp, attn, params, method, then one cell per criterion: "mean ± sd"
+            assertEquals(5 + 3, cells.length, row);
+            assertTrue(Set.of("mask", "+refit").contains(cells[4].trim()), row);
+            for (int i = 5; i < cells.length; i++) {
+                String[] meanSd = cells[i].trim().split(" ± ");
+                assertEquals(2, meanSd.length, row);
+                for (String v : meanSd) {
+                    double x = Double.parseDouble(v);
+                    assertTrue(Double.isFinite(x) && x >= 0, row);
+                }
             }
         }
 
         JsonNode root = new ObjectMapper().readTree(json.toFile());
         assertEquals(4, root.get("calibration").get("windows").asInt());
+        assertEquals(2, root.get("calibration").get("sets").asInt());
         assertEquals(4, root.get("evaluation").get("windows").asInt());
         assertTrue(Double.isFinite(root.get("dense").get("perplexity").asDouble()));
         JsonNode results = root.get("results");
-        assertEquals(Criterion.values().length * FidelityStudyCommand.SETTINGS.size(), results.size());
+        assertEquals(3 * 2 * 2 * 2, results.size()); // criteria × settings × methods × sets
+        Set<String> distinct = new HashSet<>();
         for (JsonNode r : results) {
             for (String key : List.of("perplexity", "kl", "top1")) {
                 assertTrue(r.get(key).isNumber() && Double.isFinite(r.get(key).asDouble()), r.toString());
             }
             assertTrue(r.get("top1").asDouble() <= 1.0, r.toString());
+            distinct.add(r.get("criterion").asText() + r.get("mlp_ratio") + r.get("attn_ratio") + r.get("method")
+                    + r.get("calibration_set"));
         }
+        assertEquals(results.size(), distinct.size(), "one result per criterion, setting, method and set");
     }
 }

@@ -14,7 +14,7 @@ public enum Compensation {
     LSTSQ;
 
     /** The damping λ of the refit, relative to the mean of the kept Gram diagonal; chosen by the fidelity study (README). */
-    public static final double DEFAULT_DAMPING = 0.01;
+    public static final double DEFAULT_DAMPING = 0.001;
 
     public String id() {
         return name().toLowerCase(Locale.ROOT);

@@ -61,12 +61,10 @@ public final class Refit {
     /** W·G[:,K]·(G[K,K] + δI)⁻¹ for the (rows × n) weight {@code name}, as float32 (rows × |K|), row-major. */
     static float[] solve(NDManager manager, TensorSource dense, String name, double[] gram, int[] kept, double damping) {
         long[] shape = dense.shape(name);
-        int rows = (int) shape[0];
         int n = (int) shape[1];
         int k = kept.length;
         double[] gAllK = new double[n * k];
         double[] gKK = new double[k * k];
-        double meanDiagonal = 0;
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < k; j++) {
                 gAllK[i * k + j] = gram[i * n + kept[j]];
@@ -76,19 +74,32 @@ public final class Refit {
             for (int j = 0; j < k; j++) {
                 gKK[i * k + j] = gram[kept[i] * n + kept[j]];
             }
-            meanDiagonal += gKK[i * k + i] / k;
+        }
+        return solve(manager, dense.readFloats(name), (int) shape[0], n, gAllK, gKK, k, damping, name);
+    }
+
+    /**
+     * W·C·(G + δI)⁻¹ with δ = λ·mean(diag G): the least-squares weight (rows × k) that maps the k kept inputs to what W
+     * (rows × n) computes from all n, given the cross-moments C (n × k) and the kept inputs' Gram G (k × k).
+     */
+    static float[] solve(NDManager manager, float[] w, int rows, int n, double[] cross, double[] gram, int k, double damping,
+                         String name) {
+        double meanDiagonal = 0;
+        for (int i = 0; i < k; i++) {
+            meanDiagonal += gram[i * k + i] / k;
         }
         double delta = damping * meanDiagonal;
         if (!(delta > 0)) {
             delta = 1e-12 * Math.max(meanDiagonal, 1e-300); // λ = 0: only guard an exactly singular system
         }
+        double[] damped = gram.clone();
         for (int i = 0; i < k; i++) {
-            gKK[i * k + i] += delta;
+            damped[i * k + i] += delta;
         }
         try (NDManager scratch = manager.newSubManager()) {
-            NDArray w = scratch.create(toDoubles(dense.readFloats(name)), new Shape(rows, n));
-            NDArray target = w.matMul(scratch.create(gAllK, new Shape(n, k)));        // W·G[:,K]   (rows × k)
-            NDArray inverse = scratch.create(gKK, new Shape(k, k)).inverse();        // (G_KK + δI)⁻¹
+            NDArray weight = scratch.create(toDoubles(w), new Shape(rows, n));
+            NDArray target = weight.matMul(scratch.create(cross, new Shape(n, k)));   // W·C        (rows × k)
+            NDArray inverse = scratch.create(damped, new Shape(k, k)).inverse();     // (G + δI)⁻¹
             double[] solved = target.matMul(inverse).toDoubleArray();
             float[] result = new float[solved.length];
             for (int i = 0; i < solved.length; i++) {
@@ -121,7 +132,7 @@ public final class Refit {
     }
 
     /** A new map of the same tensors (sharing the arrays of an in-memory source: only replaced entries differ). */
-    private static MapTensorSource copy(TensorSource weights) {
+    static MapTensorSource copy(TensorSource weights) {
         MapTensorSource out = new MapTensorSource();
         for (String name : weights.names()) {
             float[] data = weights instanceof MapTensorSource map ? map.get(name).data() : weights.readFloats(name);
