@@ -71,8 +71,9 @@ public final class AggregatorService implements AutoCloseable {
         // score snapshots of large models exceed Kafka's default 1 MB records
         props.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topics.MAX_RECORD_BYTES);
         props.put(StreamsConfig.topicPrefix("max.message.bytes"), String.valueOf(Topics.MAX_RECORD_BYTES));
+        config.validateStats();
         streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
-                config.getLong("coverage.every.tokens"), meters, config.instanceId()), props);
+                config.getLong("coverage.every.tokens"), config.statsChunkBytes(), meters, config.instanceId()), props);
         streamsMetrics = new KafkaStreamsMetrics(streams);
         streamsMetrics.bindTo(meters);
         streams.start();

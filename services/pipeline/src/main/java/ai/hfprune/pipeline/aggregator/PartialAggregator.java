@@ -1,8 +1,10 @@
 package ai.hfprune.pipeline.aggregator;
 
+import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.LayerScores;
+import ai.hfprune.schemas.ModelId;
 import ai.hfprune.schemas.PruneTrigger;
 import ai.hfprune.schemas.Structure;
 import io.micrometer.core.instrument.Counter;
@@ -21,23 +23,27 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
 
 /**
- * Sums the partials of one model and criterion (all of them reach one task: the stream is keyed by model|criterion).
+ * Sums the partials of one model and criterion (all of them reach one task: the stream is keyed by model|criterion),
+ * and with them the Gram statistics of the scorer groups ({@link StatsGroups}).
  *
  * <p>A batch's partials wait in {@link #PENDING} until every layer and structure of the batch has arrived; then all
- * of them are added to {@link #SUMS} in one step. The sums therefore always stand at a set of complete batches, the
- * same for every layer: any snapshot is consistent. A partial whose (batch, layer, structure) was seen before is a
- * duplicate (a scorer retried, a producer re-sent) and is dropped. Everything here runs inside the Streams
- * transaction, so a crash never leaves half a batch summed.
+ * of them are added to {@link #SUMS} in one step. A batch whose partials name a stats group waits longer, until that
+ * group's statistics are complete (or the group is dropped): then the group's statistics and all its batches are
+ * added in one step. The sums therefore always stand at a set of complete batches, the same for every layer, and the
+ * statistics at the same batches as the scores, less those without statistics: any snapshot is consistent. A partial
+ * whose (batch, layer, structure) was seen before is a duplicate (a scorer retried, a producer re-sent) and is dropped.
+ * Everything here runs inside the Streams transaction, so a crash never leaves half a batch or half a group summed.
  */
-final class PartialAggregator extends ContextualProcessor<String, ImportancePartial, String, Output> {
+final class PartialAggregator extends ContextualProcessor<String, Arrival, String, Output> {
 
     /** model|criterion|layer|structure → float64 sums. */
     static final String SUMS = "partial-sums";
-    /** model|criterion|batch|layer|structure → the partial, until its batch is complete. */
+    /** model|criterion|batch|layer|structure → the partial, until its batch is folded. */
     static final String PENDING = "pending-partials";
-    /** model|criterion|batch → bitset of the parts received, while the batch is pending. */
+    /** model|criterion|batch → bitset of the parts received, while the batch is pending (or held for its group). */
     static final String BATCHES = "pending-batches";
     /** model|criterion|batch → tokens, once the batch is summed: later copies of its partials are duplicates. */
     static final String COMPLETED = "completed-batches";
@@ -47,6 +53,8 @@ final class PartialAggregator extends ContextualProcessor<String, ImportancePart
     private static final StringSerializer KEYS = new StringSerializer();
 
     private final Thresholds thresholds;
+    private final List<ModelInfo> models;
+    private final long statsChunkBytes;
     private final Counter duplicates;
     private final Counter folded;
     private final Counter triggers;
@@ -58,9 +66,13 @@ final class PartialAggregator extends ContextualProcessor<String, ImportancePart
     private KeyValueStore<String, byte[]> batches;
     private KeyValueStore<String, Long> completed;
     private KeyValueStore<String, CoverageSnapshot> coverage;
+    private StatsGroups stats;
 
-    PartialAggregator(Thresholds thresholds, MeterRegistry meters, Map<String, AtomicLong> coverageGauges) {
+    PartialAggregator(Thresholds thresholds, List<ModelInfo> models, long statsChunkBytes, MeterRegistry meters,
+                      Map<String, AtomicLong> coverageGauges) {
         this.thresholds = thresholds;
+        this.models = models;
+        this.statsChunkBytes = statsChunkBytes;
         this.meters = meters;
         this.coverageGauges = coverageGauges;
         this.duplicates = meters.counter("hfprune_aggregator_duplicates_dropped");
@@ -76,12 +88,25 @@ final class PartialAggregator extends ContextualProcessor<String, ImportancePart
         batches = context.getStateStore(BATCHES);
         completed = context.getStateStore(COMPLETED);
         coverage = context.getStateStore(COVERAGE);
+        stats = new StatsGroups(context, statsChunkBytes, meters);
     }
 
     @Override
-    public void process(Record<String, ImportancePartial> record) {
-        String modelCriterion = record.key();
-        ImportancePartial p = record.value();
+    public void process(Record<String, Arrival> record) {
+        String mc = record.key();
+        Arrival a = record.value();
+        if (a instanceof Arrival.Partial p) {
+            onPartial(record, mc, p.partial());
+        } else if (a instanceof Arrival.Chunk c) {
+            ModelInfo model = model(c.chunk().getModel());
+            apply(record, mc, model, c.chunk().getNumLayers(), stats.onChunk(mc, c.chunk(), model, done(mc)));
+        } else if (a instanceof Arrival.Lost lost) {
+            ModelInfo model = model(lost.model());
+            apply(record, mc, model, model.numLayers(), stats.onLost(mc, lost.groupId(), lost.reason()));
+        }
+    }
+
+    private void onPartial(Record<String, Arrival> record, String modelCriterion, ImportancePartial p) {
         String batchKey = modelCriterion + "|" + p.getBatchId();
         int parts = 2 * p.getNumLayers();
         int part = 2 * p.getLayer() + (p.getStructure() == Structure.MLP ? 0 : 1);
@@ -92,60 +117,132 @@ final class PartialAggregator extends ContextualProcessor<String, ImportancePart
             duplicates.increment();
             return;
         }
-        CoverageSnapshot cov = coverage.get(modelCriterion);
-        if (cov == null) {
-            cov = emptyCoverage(p);
-        }
+        CoverageSnapshot cov = coverage(modelCriterion, p);
         if (state == null) {
             cov.setPendingBatches(cov.getPendingBatches() + 1);
         }
         received.set(part);
+        pending.put(partKey(batchKey, p.getLayer(), p.getStructure()), p);
         if (received.cardinality() < parts) {
-            pending.put(partKey(batchKey, p.getLayer(), p.getStructure()), p);
             batches.put(batchKey, toBytes(received, parts));
             coverage.put(modelCriterion, cov);
             return;
         }
+        ModelInfo model = model(p.getModel());
+        String group = p.getStatsGroup();
+        if (!group.isEmpty() && stats.holds(modelCriterion, group)) {
+            // complete, but its statistics have not all arrived: it waits for its group
+            batches.put(batchKey, toBytes(received, parts));
+            coverage.put(modelCriterion, cov);
+            stats.hold(modelCriterion, group, p.getBatchId(), p.getTokens());
+            apply(record, modelCriterion, model, p.getNumLayers(), stats.tryFold(modelCriterion, group, model, done(modelCriterion)));
+            return;
+        }
+        coverage.put(modelCriterion, cov);
+        apply(record, modelCriterion, model, p.getNumLayers(), new StatsGroups.Change(null, false, List.of(p.getBatchId())));
+    }
 
-        // The last part of the batch: fold every part into the sums at once.
-        add(modelCriterion, p);
+    /**
+     * Folds the batches a change releases (with the group's statistics when it folded) and moves the coverage on; then
+     * the batches folded without their group may complete the groups that claim them.
+     */
+    private void apply(Record<String, Arrival> record, String mc, ModelInfo model, int numLayers, StatsGroups.Change change) {
+        if (change == null) {
+            return;
+        }
+        CoverageSnapshot cov = coverage.get(mc);
+        if (cov == null) { // a group dropped before any partial of this key: nothing to fold, only to count
+            cov = emptyCoverage(model, mc.substring(mc.lastIndexOf('|') + 1), numLayers);
+        }
+        long tokens = 0;
+        long windows = 0;
+        for (String batchId : change.release()) {
+            long[] tw = foldBatch(mc + "|" + batchId);
+            tokens += tw[0];
+            windows += tw[1];
+        }
+        if (change.folded() != null) {
+            StatsGroup g = change.folded();
+            cov.setStatsTokens(cov.getStatsTokens() + g.tokens);
+            cov.setStatsWindows(cov.getStatsWindows() + g.windows);
+            cov.setStatsBatches(cov.getStatsBatches() + g.batchIds.size());
+            cov.setStatsGroups(cov.getStatsGroups() + 1);
+        }
+        if (change.dropped()) {
+            cov.setStatsGroupsDropped(cov.getStatsGroupsDropped() + 1);
+        }
+        advance(record, mc, model, cov, tokens, windows, change.release().size(), numLayers);
+        if (change.folded() == null) {
+            for (String batchId : change.release()) {
+                apply(record, mc, model, numLayers, stats.afterBatchFolded(mc, batchId, model, done(mc)));
+            }
+        }
+    }
+
+    /** Adds every part of a complete batch to the sums; returns its tokens and windows. */
+    private long[] foldBatch(String batchKey) {
         List<String> done = new ArrayList<>();
+        long[] tw = new long[2];
         try (KeyValueIterator<String, ImportancePartial> it = pending.prefixScan(batchKey + "|", KEYS)) {
             while (it.hasNext()) {
                 KeyValue<String, ImportancePartial> kv = it.next();
-                add(modelCriterion, kv.value);
+                add(batchKey.substring(0, batchKey.lastIndexOf('|')), kv.value);
+                tw[0] = kv.value.getTokens();
+                tw[1] = kv.value.getWindows();
                 done.add(kv.key);
             }
         }
         done.forEach(pending::delete);
         batches.delete(batchKey);
-        completed.put(batchKey, p.getTokens());
+        completed.put(batchKey, tw[0]);
         folded.increment();
+        return tw;
+    }
 
+    /** The coverage after {@code batches} complete batches were folded; a snapshot, and at a threshold a trigger. */
+    private void advance(Record<String, Arrival> record, String mc, ModelInfo model, CoverageSnapshot cov, long tokens, long windows,
+                         int batchCount, int numLayers) {
         long before = cov.getTokens();
-        cov.setTokens(before + p.getTokens());
-        cov.setWindows(cov.getWindows() + p.getWindows());
-        cov.setBatches(cov.getBatches() + 1);
-        cov.setPendingBatches(cov.getPendingBatches() - 1);
+        cov.setTokens(before + tokens);
+        cov.setWindows(cov.getWindows() + windows);
+        cov.setBatches(cov.getBatches() + batchCount);
+        cov.setPendingBatches(cov.getPendingBatches() - batchCount);
         cov.setUpdatedAtMillis(record.timestamp());
-        cov.setLayersComplete(layersComplete(modelCriterion, p.getNumLayers()));
+        cov.setLayersComplete(layersComplete(mc, numLayers));
         long threshold = thresholds.crossed(before, cov.getTokens());
         if (threshold >= 0) {
             cov.setVersion(cov.getVersion() + 1);
         }
-        coverage.put(modelCriterion, cov);
-        updateGauges(modelCriterion, cov.getTokens());
+        coverage.put(mc, cov);
+        updateGauges(mc, cov.getTokens());
 
-        if (threshold >= 0) {
-            CoverageSnapshot full = withLayers(cov, modelCriterion);
-            triggers.increment();
-            context().forward(record.withValue((Output) new Output.Snapshot(full)));
-            context().forward(record.withValue((Output) new Output.Trigger(PruneTrigger.newBuilder()
-                    .setModel(p.getModel()).setCriterion(p.getCriterion()).setVersion(cov.getVersion())
-                    .setThresholdTokens(threshold).setSnapshot(full).build())));
-        } else {
+        if (threshold < 0) {
             context().forward(record.withValue((Output) new Output.Snapshot(cov)));
+            return;
         }
+        CoverageSnapshot full = withLayers(cov, mc);
+        if (cov.getStatsTokens() > 0) { // the version's statistics, in this transaction, before its trigger
+            full.setStatsChunks(stats.emit(mc, cov, model, chunk -> context().forward(record.withValue((Output) chunk))));
+        }
+        triggers.increment();
+        context().forward(record.withValue((Output) new Output.Snapshot(full)));
+        context().forward(record.withValue((Output) new Output.Trigger(PruneTrigger.newBuilder()
+                .setModel(cov.getModel()).setCriterion(cov.getCriterion()).setVersion(cov.getVersion())
+                .setThresholdTokens(threshold).setSnapshot(full).build())));
+    }
+
+    private Predicate<String> done(String mc) {
+        return batchId -> completed.get(mc + "|" + batchId) != null;
+    }
+
+    private ModelInfo model(ModelId id) {
+        return models.stream().filter(m -> m.id().equals(id)).findFirst()
+                .orElseThrow(() -> new IllegalStateException("validated records are of configured models"));
+    }
+
+    private CoverageSnapshot coverage(String mc, ImportancePartial p) {
+        CoverageSnapshot cov = coverage.get(mc);
+        return cov != null ? cov : emptyCoverage(model(p.getModel()), p.getCriterion(), p.getNumLayers());
     }
 
     private void add(String modelCriterion, ImportancePartial p) {
@@ -187,9 +284,9 @@ final class PartialAggregator extends ContextualProcessor<String, ImportancePart
         return CoverageSnapshot.newBuilder(cov).setLayers(layers).build();
     }
 
-    private static CoverageSnapshot emptyCoverage(ImportancePartial p) {
-        return CoverageSnapshot.newBuilder().setModel(p.getModel()).setCriterion(p.getCriterion()).setVersion(0)
-                .setTokens(0).setWindows(0).setBatches(0).setPendingBatches(0).setNumLayers(p.getNumLayers())
+    private static CoverageSnapshot emptyCoverage(ModelInfo model, String criterion, int numLayers) {
+        return CoverageSnapshot.newBuilder().setModel(model.id()).setCriterion(criterion).setVersion(0)
+                .setTokens(0).setWindows(0).setBatches(0).setPendingBatches(0).setNumLayers(numLayers)
                 .setLayersComplete(0).setLayers(List.of()).setUpdatedAtMillis(0).build();
     }
 

@@ -21,4 +21,9 @@ public final class Keys {
     public static String partial(ModelId model, String criterion, int layer, Structure structure) {
         return modelCriterion(model, criterion) + "|" + layer + "|" + structure;
     }
+
+    /** model|criterion|version|layer|structure|chunk: a version's statistics on calibration-stats (partitioned by model|criterion). */
+    public static String versionStats(ModelId model, String criterion, int version, int layer, Structure structure, int chunk) {
+        return modelCriterion(model, criterion) + "|" + version + "|" + layer + "|" + structure + "|" + chunk;
+    }
 }

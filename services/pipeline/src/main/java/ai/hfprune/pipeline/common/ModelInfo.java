@@ -6,12 +6,16 @@ import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.schemas.ModelId;
 import ai.hfprune.schemas.Structure;
 
-/** The model a service is configured for: its identity, and the widths every partial of it must have. */
-public record ModelInfo(ModelId id, LayerWidths widths) {
+/**
+ * The model a service is configured for: its identity, and the widths every partial of it must have.
+ *
+ * @param headDim the attention head size: o_proj's input, whose Gram statistics travel, is heads × head_dim wide
+ */
+public record ModelInfo(ModelId id, LayerWidths widths, int headDim) {
 
     public static ModelInfo of(Checkpoint checkpoint) {
         return new ModelInfo(new ModelId(checkpoint.name(), checkpoint.sha256()),
-                WeightCheck.layerWidths(checkpoint.config(), checkpoint.weights()));
+                WeightCheck.layerWidths(checkpoint.config(), checkpoint.weights()), checkpoint.config().headDim());
     }
 
     public int numLayers() {
@@ -21,6 +25,11 @@ public record ModelInfo(ModelId id, LayerWidths widths) {
     /** The length of a partial's vector: MLP neurons or query heads of the layer. */
     public int width(int layer, Structure structure) {
         return structure == Structure.MLP ? widths.intermediateSize(layer) : widths.numAttentionHeads(layer);
+    }
+
+    /** The side of a layer's Gram matrix: down_proj's input (MLP) or o_proj's input (HEADS, heads × head_dim). */
+    public int gramDim(int layer, Structure structure) {
+        return structure == Structure.MLP ? widths.intermediateSize(layer) : widths.numAttentionHeads(layer) * headDim;
     }
 
     public String key() {

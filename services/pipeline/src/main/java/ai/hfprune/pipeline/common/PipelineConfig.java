@@ -1,6 +1,7 @@
 package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.compensate.Compensation;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -41,6 +42,14 @@ public final class PipelineConfig {
         setting("prune.mlp.ratio", "0.2", "fraction of MLP neurons removed");
         setting("prune.attn.ratio", "0", "fraction of attention removed, in whole KV groups");
         setting("prune.allocation", "uniform", "uniform or global");
+        setting("prune.compensate", "lstsq",
+                "none or lstsq: refit the kept columns of down_proj and o_proj by least squares on the calibration Gram statistics; scorers compute the statistics iff lstsq");
+        setting("prune.damping", String.valueOf(Compensation.DEFAULT_DAMPING), "damping of the refit, relative to the mean kept Gram diagonal");
+        setting("stats.chunk.bytes", String.valueOf(4 << 20),
+                "most bytes of Gram values in one stats record (scorers' stats-partials, the aggregator's calibration-stats); a record holds at least one row");
+        setting("scorer.stats.flush.tokens", String.valueOf(1 << 18),
+                "with statistics: a scorer's transaction takes batches until this many tokens (or an idle poll, a stop, a rebalance), and sends the group's statistics once");
+        setting("pruner.stats.timeout.ms", "120000", "how long the pruner reads calibration-stats for a version's statistics before the version fails");
         setting("output.root", "pruned", "folder under which the pruner writes model versions");
         setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
         setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
@@ -139,6 +148,58 @@ public final class PipelineConfig {
         } catch (NumberFormatException e) {
             throw new HfpruneException("setting " + key + " must be a number, got '" + get(key) + "'");
         }
+    }
+
+    /** {@code prune.compensate}: one setting drives both ends (scorers compute the statistics, the pruner refits). */
+    public Compensation compensation() {
+        try {
+            return Compensation.parse(get("prune.compensate"));
+        } catch (HfpruneException e) {
+            throw new HfpruneException("setting prune.compensate: " + e.getMessage(), e);
+        }
+    }
+
+    public double damping() {
+        double d = getDouble("prune.damping");
+        if (!(d >= 0) || Double.isInfinite(d)) {
+            throw new HfpruneException("setting prune.damping must be a finite number ≥ 0, got '" + get("prune.damping") + "'");
+        }
+        return d;
+    }
+
+    /** {@code stats.chunk.bytes}: between 1 KiB and half the record limit, so a chunk with its header always fits a record. */
+    public int statsChunkBytes() {
+        long b = getLong("stats.chunk.bytes");
+        if (b < 1024 || b > Topics.MAX_RECORD_BYTES / 2) {
+            throw new HfpruneException("setting stats.chunk.bytes must be between 1024 and " + Topics.MAX_RECORD_BYTES / 2 + ", got " + b);
+        }
+        return (int) b;
+    }
+
+    public long statsFlushTokens() {
+        return positive("scorer.stats.flush.tokens");
+    }
+
+    public long prunerStatsTimeoutMillis() {
+        return positive("pruner.stats.timeout.ms");
+    }
+
+    private long positive(String key) {
+        long v = getLong(key);
+        if (v < 1) {
+            throw new HfpruneException("setting " + key + " must be at least 1, got " + v);
+        }
+        return v;
+    }
+
+    /** Checks the settings of the compensation and its statistics; every service calls it on start. */
+    public PipelineConfig validateStats() {
+        compensation();
+        damping();
+        statsChunkBytes();
+        statsFlushTokens();
+        prunerStatsTimeoutMillis();
+        return this;
     }
 
     /** {@code instance.id}, or host-pid when it is empty: tags metrics and names transactional ids. */

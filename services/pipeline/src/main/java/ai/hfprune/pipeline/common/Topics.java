@@ -6,6 +6,7 @@ import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.PruneResult;
 import ai.hfprune.schemas.PruneTrigger;
+import ai.hfprune.schemas.StatsPartial;
 import ai.hfprune.schemas.TokenBatch;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -33,6 +34,18 @@ public final class Topics {
     public final Topic<String, TokenBatch> calibrationBatches;
     /** Key: model|criterion|layer|structure. */
     public final Topic<String, ImportancePartial> importancePartials;
+    /**
+     * Chunks of the Gram statistics of scorer groups ({@link GramChunks}). Key: model|criterion, so that every chunk of a
+     * model and criterion lands on the partition that the aggregator's re-keyed partials of that key use (the topic must
+     * have as many partitions as importance-partials): no repartition copy of the largest records of the pipeline.
+     */
+    public final Topic<String, StatsPartial> statsPartials;
+    /**
+     * A version's summed statistics, written in the trigger's transaction. Key: model|criterion|version|layer|structure|chunk
+     * ({@link Keys#versionStats}); partitioned by the model|criterion part ({@link #statsPartition}), so a version's
+     * chunks lie in one partition, in order, after those of earlier versions.
+     */
+    public final Topic<String, StatsPartial> calibrationStats;
     /** Compacted. Key: model|criterion. */
     public final Topic<String, CoverageSnapshot> coverage;
     /** Key: model|criterion. */
@@ -49,6 +62,8 @@ public final class Topics {
                 new AvroSerde<>(TokenBatch.class, registry), large);
         importancePartials = new Topic<>(prefix + "importance-partials", Serdes.String(),
                 new AvroSerde<>(ImportancePartial.class, registry), large);
+        statsPartials = new Topic<>(prefix + "stats-partials", Serdes.String(), new AvroSerde<>(StatsPartial.class, registry), large);
+        calibrationStats = new Topic<>(prefix + "calibration-stats", Serdes.String(), new AvroSerde<>(StatsPartial.class, registry), large);
         coverage = new Topic<>(prefix + "coverage", Serdes.String(), new AvroSerde<>(CoverageSnapshot.class, registry),
                 Map.of("cleanup.policy", "compact", "max.message.bytes", String.valueOf(MAX_RECORD_BYTES)));
         pruneTriggers = new Topic<>(prefix + "prune-triggers", Serdes.String(),
@@ -62,7 +77,14 @@ public final class Topics {
     }
 
     public List<Topic<?, ?>> all() {
-        return List.of(rawText, calibrationBatches, importancePartials, coverage, pruneTriggers, pruneResults, deadLetters);
+        return List.of(rawText, calibrationBatches, importancePartials, statsPartials, calibrationStats, coverage, pruneTriggers,
+                pruneResults, deadLetters);
+    }
+
+    /** The partition of calibration-stats that holds the versions of model|criterion: as a producer places that key. */
+    public static int statsPartition(String modelCriterion, int partitions) {
+        return org.apache.kafka.common.utils.Utils.toPositive(
+                org.apache.kafka.common.utils.Utils.murmur2(modelCriterion.getBytes(java.nio.charset.StandardCharsets.UTF_8))) % partitions;
     }
 
     /** Creates the topics that do not exist yet; existing ones are left as they are. */

@@ -1,6 +1,9 @@
 package ai.hfprune.pipeline.pruner;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.compensate.Compensation;
+import ai.hfprune.engine.compensate.GramStats;
+import ai.hfprune.engine.compensate.Refit;
 import ai.hfprune.engine.data.CalibrationData;
 import ai.hfprune.engine.eval.Evaluator;
 import ai.hfprune.engine.eval.WindowMetrics;
@@ -61,7 +64,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * The pruner service: for each {@link PruneTrigger}, finalizes the snapshot's sums into scores, plans and applies the
  * cut with the engine, writes a new versioned model directory (atomically, under its output root), evaluates it
  * against the dense model on held-out text, and publishes a {@link PruneResult}, in one Kafka transaction with the
- * trigger's offset. A version whose kept set equals the previous one is not written again.
+ * trigger's offset. With {@code prune.compensate=lstsq} the cut is followed by the least-squares refit of the kept
+ * columns ({@link Refit}) on the version's calibration statistics, read from calibration-stats ({@link StatsReader});
+ * a version without complete statistics fails (a FAILED result that says what is missing). A version whose kept set
+ * (and, with the refit, whose statistics' tokens) equal the previous one's is not written again.
  */
 public final class PrunerService implements AutoCloseable {
 
@@ -75,6 +81,10 @@ public final class PrunerService implements AutoCloseable {
     private final Path outputRoot;
     private final Map<String, List<LayerKept>> previousKept = new ConcurrentHashMap<>();
     private final Map<String, String> previousPath = new ConcurrentHashMap<>();
+    private final Map<String, Long> previousStatsTokens = new ConcurrentHashMap<>();
+    private final Compensation compensation;
+    private final double damping;
+    private StatsReader statsReader;
     private final Map<String, Map<String, AtomicReference<Double>>> gauges = new ConcurrentHashMap<>();
 
     private LlamaModel dense;
@@ -93,6 +103,9 @@ public final class PrunerService implements AutoCloseable {
         this.meters = meters;
         this.topics = topics;
         this.outputRoot = Path.of(config.get("output.root")).toAbsolutePath().normalize();
+        config.validateStats();
+        this.compensation = config.compensation();
+        this.damping = config.damping();
     }
 
     /**
@@ -119,6 +132,7 @@ public final class PrunerService implements AutoCloseable {
         c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
         c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
         consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        statsReader = new StatsReader(bootstrap, topics, model, config.prunerStatsTimeoutMillis());
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, prefix + "pruner-" + config.instanceId());
@@ -186,23 +200,32 @@ public final class PrunerService implements AutoCloseable {
                 .setBatches(trigger.getSnapshot().getBatches()).setMlpRatio(config.getDouble("prune.mlp.ratio"))
                 .setAttnRatio(config.getDouble("prune.attn.ratio")).setAllocation(config.get("prune.allocation"))
                 .setKept(List.of()).setParamsBefore(ParameterCount.of(checkpoint.weights())).setParamsAfter(0)
-                .setMetrics(new HashMap<>()).setKeptChanged(1.0).setOutputPath("").setError("");
+                .setMetrics(new HashMap<>()).setKeptChanged(1.0).setOutputPath("").setError("")
+                .setCompensation(compensation.id()).setStatsTokens(0);
         try {
+            GramStats stats = compensation == Compensation.LSTSQ ? statsReader.read(trigger) : null; // first: fails fast
+            result.setStatsTokens(stats == null ? 0 : stats.tokens());
             Scores scores = Finalizer.finalize(partial(trigger), dense, 0);
             PruneOptions options = PruneOptions.uniform(config.getDouble("prune.mlp.ratio"), config.getDouble("prune.attn.ratio"))
                     .withAllocation(Allocation.parse(config.get("prune.allocation")));
             PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
+            if (stats != null) {
+                pruned = Refit.apply(checkpoint.weights(), pruned, stats, damping);
+            }
             List<LayerKept> kept = KeptSets.of(pruned.plan());
             double changed = KeptSets.changed(previousKept.get(key), kept);
+            long statsTokens = stats == null ? 0 : stats.tokens();
+            boolean sameStats = statsTokens == previousStatsTokens.getOrDefault(key, -1L) || stats == null;
             result.setKept(kept).setKeptChanged(changed).setParamsAfter(ParameterCount.of(pruned.weights()));
             Map<String, Double> metrics = evaluate(pruned);
             result.setMetrics(metrics);
-            if (changed == 0.0) {
+            if (changed == 0.0 && sameStats) {
                 result.setStatus(PruneStatus.UNCHANGED).setOutputPath(previousPath.getOrDefault(key, ""));
             } else {
                 Path dir = VersionPaths.of(outputRoot, trigger.getModel().getName(), trigger.getCriterion(), trigger.getVersion());
                 if (!Files.exists(dir)) { // a trigger delivered again after a crash finds its version written
                     PruneReport report = PruneReport.of(checkpoint, scores, config.getInt("seq.len"), pruned);
+                    report.setCompensation(compensation, damping, stats);
                     HfExport.save(checkpoint, pruned, report, dir, new HfExport.Options(2L << 30, false), n -> { });
                     PruneReport.addMetrics(dir, metrics);
                 }
@@ -210,6 +233,7 @@ public final class PrunerService implements AutoCloseable {
                 previousPath.put(key, dir.toString());
             }
             previousKept.put(key, kept);
+            previousStatsTokens.put(key, statsTokens);
             Map<String, Double> shown = new HashMap<>(metrics);
             shown.put("parameters", (double) result.getParamsAfter());
             shown.put("version", (double) trigger.getVersion());

@@ -53,7 +53,19 @@ public final class PipelineWatcher implements AutoCloseable {
         List<TopicPartition> partitions = new ArrayList<>();
         topicOrder = List.of(topics.coverage.name(), topics.pruneTriggers.name(), topics.pruneResults.name());
         for (String topic : topicOrder) {
-            for (PartitionInfo info : consumer.partitionsFor(topic, Duration.ofSeconds(30))) {
+            // just after the topics were created the metadata may not list their partitions yet
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+            while (infos.isEmpty() && System.nanoTime() < deadline) {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+                infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+            }
+            for (PartitionInfo info : infos) {
                 partitions.add(new TopicPartition(topic, info.partition()));
             }
         }
@@ -123,8 +135,8 @@ public final class PipelineWatcher implements AutoCloseable {
             triggers.add(t);
         } else {
             PruneResult res = topics.pruneResults.valueSerde().deserializer().deserialize(r.topic(), r.value());
-            progress.accept(String.format("result    %s/%s version %d: %s", res.getModel().getName(), res.getCriterion(),
-                    res.getVersion(), res.getStatus()));
+            progress.accept(String.format("result    %s/%s version %d: %s%s", res.getModel().getName(), res.getCriterion(),
+                    res.getVersion(), res.getStatus(), res.getError().isEmpty() ? "" : " (" + res.getError() + ")"));
             results.add(res);
         }
     }

@@ -2,6 +2,9 @@ package ai.hfprune.pipeline.scorer;
 
 import ai.djl.ndarray.types.DataType;
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.compensate.Compensation;
+import ai.hfprune.engine.compensate.GramAccumulator;
+import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
@@ -21,6 +24,7 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -45,12 +49,14 @@ import org.slf4j.LoggerFactory;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -89,6 +95,18 @@ import java.util.concurrent.atomic.AtomicReference;
  * poisonous batch does not block its partition); if {@value #MAX_CONSECUTIVE_GIVE_UPS} batches in a row end so, the
  * device is assumed broken and this instance stops ({@link State#FAILED}). A fenced producer (another instance took
  * over the transactional id) stops this instance ({@link State#FENCED}).
+ *
+ * <p><b>Statistics.</b> With {@code prune.compensate=lstsq} the scorer also sums, in the same forward passes, the Gram
+ * matrices of down_proj's and o_proj's inputs ({@link GramAccumulator}, on the device). Then a transaction is a
+ * <i>stats group</i>: it takes batches, across polls, until {@code scorer.stats.flush.tokens} tokens (or a poll finds
+ * nothing, a stop, a rebalance), and carries the batches' partials (each naming the group), the group's statistics once
+ * ({@link StatsSender}: packed, chunked, for each criterion) and the offsets past the batches. Batches are scored before
+ * the transaction begins (their partials wait in memory), so a transaction is open only for its sends. A group holds one
+ * criteria set and distinct batch ids. The accumulator always holds exactly the open group's batches: a batch whose
+ * scoring failed after it may have touched the accumulator, or whose scores were not finite, drops the open group (it is
+ * sought back to and scored again; such a batch is then dead-lettered without being scored), and whenever scored batches
+ * are dropped (a failed transaction, a rebalance) the accumulator is emptied with them. A crash loses the open group and
+ * at most an open transaction, as above: statistics are never lost or counted twice.
  *
  * <p>Meters, all tagged {@code instance=<instance.id>}: {@code hfprune_scorer_tokens}, {@code hfprune_scorer_batch_seconds}
  * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_transactions}, {@code hfprune_scorer_failures},
@@ -144,6 +162,7 @@ public final class ScorerService {
     private final AtomicLong partialsCommitted = new AtomicLong();
     private final AtomicLong partialsSent = new AtomicLong();
     private volatile long crashAfterPartials = -1;
+    private volatile long crashAfterStatsChunks = -1;
     private final AtomicLong scoringFailuresToInject = new AtomicLong();
     private final AtomicLong transactionFailuresToInject = new AtomicLong();
     private Duration initialBackoff = Duration.ofSeconds(1);
@@ -159,6 +178,16 @@ public final class ScorerService {
     private final AtomicInteger consecutiveGiveUps = new AtomicInteger();
     /** Runs the transactions, one at a time, beside the scoring thread. */
     private ExecutorService committer;
+    /** prune.compensate=lstsq: Gram statistics are computed and sent with the scores. */
+    private final boolean withStats;
+    private final long flushTokens;
+    private final StatsSender statsSender;
+    /** The open group's statistics, on the device (scoring thread only; null without statistics). */
+    private GramAccumulator gram;
+    /** The open group, carried from one poll to the next (statistics only): its transaction has not begun. */
+    private TransactionGroup carried;
+    /** Records whose scoring touched the statistics and then failed for good: dead-lettered without scoring again. */
+    private final Map<String, String> poisoned = new ConcurrentHashMap<>();
 
     /**
      * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
@@ -183,6 +212,10 @@ public final class ScorerService {
         this.model = ModelInfo.of(checkpoint);
         this.instanceId = config.instanceId();
         this.commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
+        config.validateStats();
+        this.withStats = config.compensation() == Compensation.LSTSQ;
+        this.flushTokens = config.statsFlushTokens();
+        this.statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
         this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
                 topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"), criteria);
         this.partialSerializer = topics.importancePartials.valueSerde().serializer();
@@ -201,6 +234,7 @@ public final class ScorerService {
                 .tag("instance", instanceId).publishPercentileHistogram().register(meters);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
         this.scorer = new ImportanceScorer(llama);
+        this.gram = withStats ? new GramAccumulator(llama.manager(), model.numLayers()) : null;
     }
 
     /** Replaces the retry backoff (before {@link #start()}; tests use milliseconds). */
@@ -247,6 +281,9 @@ public final class ScorerService {
         synchronized (this) {
             if (thread == null) { // never started
                 if (terminated.getCount() > 0) {
+                    if (gram != null) {
+                        gram.close();
+                    }
                     llama.close();
                     state = State.STOPPED;
                     terminated.countDown();
@@ -274,6 +311,11 @@ public final class ScorerService {
      */
     public void crashAfterPartialsForTest(long n) {
         crashAfterPartials = n;
+    }
+
+    /** For tests: as {@link #crashAfterPartialsForTest}, once {@code n} statistics chunks were sent in total. */
+    public void crashAfterStatsChunksForTest(long n) {
+        crashAfterStatsChunks = n;
     }
 
     /** For tests: the next {@code n} attempts to score a valid batch throw, as a failing device would. */
@@ -326,7 +368,21 @@ public final class ScorerService {
             producer.initTransactions(); // fences an older instance with our id, aborts its open transaction
             consumer = new KafkaConsumer<>(consumerConfig(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
             bind(new KafkaClientMetrics(consumer));
-            consumer.subscribe(List.of(topics.calibrationBatches.name()));
+            consumer.subscribe(List.of(topics.calibrationBatches.name()), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    dropCarried(partitions);
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                    dropCarried(partitions);
+                }
+            });
             state = State.RUNNING;
             LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
                     llama.manager().getDevice());
@@ -345,6 +401,11 @@ public final class ScorerService {
                 List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
                 records.forEach(list::add);
                 scoreAndCommit(list);
+            }
+            if (carried != null) { // woken from a poll by stop(): commit the open group
+                TransactionGroup last = carried;
+                carried = null;
+                await(submit(last));
             }
             state = State.STOPPED;
         } catch (Fenced e) {
@@ -367,93 +428,156 @@ public final class ScorerService {
             if (!crashed) {
                 closeClients(Duration.ofSeconds(30));
             }
+            if (gram != null) {
+                gram.close();
+            }
             llama.close();
             terminated.countDown();
         }
     }
 
     /**
-     * Scores the records of one poll in order and commits them in groups, one transaction per group. A group closes
-     * once {@code scorer.commit.interval.ms} has passed since its first record began scoring, at the end of the poll,
-     * on a stop, or before a record that must be retried; its transaction then commits on the committer thread while
-     * the scoring thread goes on with the next records. A group whose transaction fails is sought back to, with every
-     * record after it (whatever was scored meanwhile is dropped): the next poll returns them again. The last
-     * transaction is awaited before returning, so the consumer is only polled with no transaction in flight.
+     * Scores the records of one poll in order and commits them in groups, one transaction per group. Without statistics
+     * a group closes once {@code scorer.commit.interval.ms} has passed since its first record began scoring, at the end
+     * of the poll, on a stop, or before a record that must be retried. With statistics it closes at
+     * {@code scorer.stats.flush.tokens} tokens, before a batch it cannot take ({@link TransactionGroup#accepts}), before
+     * a retry, on a stop, or when a poll brings nothing; otherwise it is carried to the next poll. A closed group's transaction
+     * commits on the committer thread while the scoring thread goes on with the next records. A group whose transaction
+     * fails is sought back to, with every record after it (whatever was scored meanwhile is dropped): the next poll
+     * returns them again. The last transaction is awaited before returning, so the consumer is only polled with no
+     * transaction in flight.
      */
     private void scoreAndCommit(List<ConsumerRecord<byte[], byte[]>> records) {
         Future<Boolean> inFlight = null;
-        int inFlightFrom = -1;
-        List<Outcome> group = new ArrayList<>();
-        int groupFrom = 0;
+        TransactionGroup inFlightGroup = null;
+        TransactionGroup group = carried != null ? carried : new TransactionGroup(0);
+        carried = null;
         int retryFrom = -1;
         for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
-            Outcome outcome = score(records.get(i));
-            if (outcome == null) {
+            ConsumerRecord<byte[], byte[]> record = records.get(i);
+            TokenBatchValidator.Result check = validator.check(record.value());
+            if (withStats && !group.accepts(check)) {
+                if (inFlight != null && !await(inFlight)) {
+                    dropFrom(inFlightGroup, records);
+                    return;
+                }
+                inFlight = submit(group);
+                inFlightGroup = group;
+                group = new TransactionGroup(i);
+            }
+            Outcome outcome = score(record, check);
+            if (outcome.tainted()) {
+                // the accumulator may hold part of this batch: the open group's statistics are unusable, so the
+                // group is dropped and scored again from its first record
+                discardStats();
+                if (inFlight != null && !await(inFlight)) {
+                    dropFrom(inFlightGroup, records);
+                    return;
+                }
+                seekBack(group.records, records, i);
+                return;
+            }
+            if (outcome.retry()) {
                 retryFrom = i;
                 break;
             }
             if (group.isEmpty()) {
-                groupFrom = i;
+                group = new TransactionGroup(i);
             }
             group.add(outcome);
-            boolean due = System.nanoTime() - group.get(0).startNanos() >= commitIntervalNanos;
+            boolean due = withStats ? group.tokens >= flushTokens
+                    : System.nanoTime() - group.outcomes.get(0).startNanos() >= commitIntervalNanos;
             if (due && i < records.size() - 1) {
                 if (inFlight != null && !await(inFlight)) {
-                    seekBack(records, inFlightFrom);
+                    dropFrom(inFlightGroup, records);
                     return;
                 }
                 inFlight = submit(group);
-                inFlightFrom = groupFrom;
-                group = new ArrayList<>();
+                inFlightGroup = group;
+                group = new TransactionGroup(i + 1);
             }
         }
         if (inFlight != null && !await(inFlight)) {
-            seekBack(records, inFlightFrom);
+            dropFrom(inFlightGroup, records);
+            return;
+        }
+        if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens) {
+            carried = group; // the poll was not idle: more batches may join the group
             return;
         }
         if (!group.isEmpty() && !await(submit(group))) {
-            seekBack(records, groupFrom);
+            seekBack(group.records, records, group.pollFrom);
             return;
         }
         if (retryFrom >= 0) {
-            seekBack(records, retryFrom);
+            seekBack(List.of(), records, retryFrom);
         }
     }
 
-    /** Hands a group of outcomes to the committer thread. */
-    private Future<Boolean> submit(List<Outcome> group) {
+    /** A failed transaction: its group and everything scored after it are dropped and sought back to. */
+    private void dropFrom(TransactionGroup failed, List<ConsumerRecord<byte[], byte[]>> records) {
+        discardStats(); // the open group's statistics go with it
+        seekBack(failed.records, records, failed.pollFrom);
+    }
+
+    /** A rebalance takes partitions away: an open group with records of them cannot be committed and is dropped. */
+    private void dropCarried(Collection<TopicPartition> gone) {
+        TransactionGroup open = carried;
+        if (open == null || open.records.stream().noneMatch(r -> gone.contains(new TopicPartition(r.topic(), r.partition())))) {
+            return;
+        }
+        carried = null;
+        discardStats();
+        LOG.info("scorer {}: a rebalance took partitions of the open group; its {} record(s) are left to their next owner", instanceId,
+                open.records.size());
+        List<ConsumerRecord<byte[], byte[]>> kept = open.records.stream()
+                .filter(r -> !gone.contains(new TopicPartition(r.topic(), r.partition()))).toList();
+        seekBack(kept, List.of(), 0); // partitions this scorer keeps are rewound to the group's records
+    }
+
+    /** Empties the statistics accumulator (the batches in it were dropped). */
+    private void discardStats() {
+        if (gram != null) {
+            gram.close();
+            gram = new GramAccumulator(llama.manager(), model.numLayers());
+        }
+    }
+
+    /** Hands a group of outcomes, with its statistics (taken from the accumulator here, on the scoring thread), to the committer thread. */
+    private Future<Boolean> submit(TransactionGroup group) {
         ConsumerGroupMetadata metadata = consumer.groupMetadata(); // read on the consumer's thread
-        return committer.submit(() -> commit(group, metadata));
+        GramStats stats = withStats && !group.batchIds.isEmpty() ? gram.drain() : null;
+        List<Outcome> outcomes = List.copyOf(group.outcomes);
+        List<String> batchIds = List.copyOf(group.batchIds);
+        Set<Criterion> criteria = group.criteria;
+        return committer.submit(() -> commit(outcomes, stats, batchIds, criteria, metadata));
     }
 
-    /** What scoring one record gave: its partials, or why it goes to the dead-letter topic. */
-    private record Outcome(ConsumerRecord<byte[], byte[]> record, String attemptKey, TokenBatchValidator.Valid valid,
-                           Map<Criterion, Partial> scores, String deadReason, long startNanos) {
-    }
-
-    /**
-     * Validates and scores one record.
-     *
-     * @return its outcome; null when it must be retried (the backoff has been waited already)
-     */
-    private Outcome score(ConsumerRecord<byte[], byte[]> record) {
+    /** Scores one record that {@code check} validated. */
+    private Outcome score(ConsumerRecord<byte[], byte[]> record, TokenBatchValidator.Result check) {
         long t0 = System.nanoTime();
         String attemptKey = record.topic() + "-" + record.partition() + "@" + record.offset();
-        TokenBatchValidator.Result check = validator.check(record.value());
         String deadReason = null;
+        boolean touched = false;
         TokenBatchValidator.Valid valid = null;
         Map<Criterion, Partial> scores = Map.of();
         if (check instanceof TokenBatchValidator.Invalid invalid) {
             deadReason = invalid.reason();
         } else {
             valid = (TokenBatchValidator.Valid) check;
-            if (!valid.criteria().isEmpty()) {
+            if (!valid.criteria().isEmpty() && poisoned.containsKey(attemptKey)) {
+                deadReason = poisoned.get(attemptKey);
+            } else if (!valid.criteria().isEmpty()) {
                 try {
                     if (scoringFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                        throw new IllegalStateException("injected scoring failure");
+                        throw new IllegalStateException("injected scoring failure"); // before the model: nothing touched
                     }
-                    scores = scorer.score(valid.windows(), valid.criteria());
+                    touched = withStats;
+                    scores = scorer.score(valid.windows(), valid.criteria(), gram);
                     deadReason = nonFinite(scores);
+                    if (deadReason != null) {
+                        scores = Map.of();
+                    }
                 } catch (RuntimeException e) {
                     failures.increment();
                     int n = attempts.merge(attemptKey, 1, Integer::sum);
@@ -461,7 +585,7 @@ public final class ScorerService {
                         LOG.warn("scorer {}: scoring batch {} ({}) failed (attempt {} of {}): {}", instanceId,
                                 valid.batch().getBatchId(), attemptKey, n, MAX_SCORING_ATTEMPTS, e.toString());
                         backoff(n);
-                        return null;
+                        return new Outcome(record, attemptKey, valid, Map.of(), null, t0, true, touched);
                     }
                     LOG.error("scorer {}: scoring batch {} ({}) failed {} times; dead-lettering it", instanceId,
                             valid.batch().getBatchId(), attemptKey, n, e);
@@ -473,7 +597,11 @@ public final class ScorerService {
                 }
             }
         }
-        return new Outcome(record, attemptKey, valid, scores, deadReason, t0);
+        if (touched && deadReason != null) {
+            poisoned.put(attemptKey, deadReason); // scored again after the group is dropped, it is dead-lettered at once
+            return new Outcome(record, attemptKey, valid, Map.of(), deadReason, t0, false, true);
+        }
+        return new Outcome(record, attemptKey, valid, scores, deadReason, t0, false, false);
     }
 
     /**
@@ -481,16 +609,27 @@ public final class ScorerService {
      *
      * @return true when committed; false when the group must be retried (aborted; the backoff has been waited)
      */
-    private boolean commit(List<Outcome> group, ConsumerGroupMetadata metadata) {
+    private boolean commit(List<Outcome> group, GramStats stats, List<String> batchIds, Set<Criterion> criteria,
+                           ConsumerGroupMetadata metadata) {
         Outcome first = group.get(0);
         int[] sent = new int[group.size()];
+        String statsGroup = stats == null ? "" : StatsSender.groupId(model, batchIds);
+        long statsBytes = 0;
         try {
             producer.beginTransaction();
             Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
             for (int i = 0; i < group.size(); i++) {
-                sent[i] = send(group.get(i));
+                sent[i] = send(group.get(i), statsGroup);
                 ConsumerRecord<byte[], byte[]> record = group.get(i).record();
                 offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
+            }
+            if (stats != null) {
+                statsBytes = statsSender.send(producer, statsGroup, batchIds, criteria, stats, n -> {
+                    long crashAt = crashAfterStatsChunks;
+                    if (crashAt >= 0 && n >= crashAt) {
+                        crashNow();
+                    }
+                });
             }
             producer.sendOffsetsToTransaction(offsets, metadata);
             if (transactionFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
@@ -518,11 +657,14 @@ public final class ScorerService {
         for (int i = 0; i < group.size(); i++) {
             committed(group.get(i), sent[i]);
         }
+        if (stats != null) {
+            statsSender.committed(statsBytes);
+        }
         return true;
     }
 
     /** Sends one outcome's partials (or its dead letter) into the open transaction; returns the partials sent. */
-    private int send(Outcome o) {
+    private int send(Outcome o, String statsGroup) {
         ConsumerRecord<byte[], byte[]> record = o.record();
         if (o.deadReason() != null) {
             producer.send(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
@@ -533,7 +675,7 @@ public final class ScorerService {
         for (Map.Entry<Criterion, Partial> e : o.scores().entrySet()) {
             for (int layer = 0; layer < model.numLayers(); layer++) {
                 for (Structure structure : Structure.values()) {
-                    sendPartial(o.valid(), e.getKey(), e.getValue(), layer, structure);
+                    sendPartial(o.valid(), e.getKey(), e.getValue(), layer, structure, statsGroup);
                     sent++;
                 }
             }
@@ -544,6 +686,7 @@ public final class ScorerService {
     /** Bookkeeping and meters once an outcome's transaction has committed. */
     private void committed(Outcome o, int partialsSent) {
         attempts.remove(o.attemptKey());
+        poisoned.remove(o.attemptKey());
         if (o.deadReason() != null) {
             deadLetters.increment();
             deadLettered.incrementAndGet();
@@ -577,7 +720,8 @@ public final class ScorerService {
         }
     }
 
-    private void sendPartial(TokenBatchValidator.Valid valid, Criterion criterion, Partial partial, int layer, Structure structure) {
+    private void sendPartial(TokenBatchValidator.Valid valid, Criterion criterion, Partial partial, int layer, Structure structure,
+                             String statsGroup) {
         double[] values = structure == Structure.MLP ? partial.mlp()[layer] : partial.heads()[layer];
         List<Double> boxed = new ArrayList<>(values.length);
         for (double v : values) {
@@ -594,6 +738,7 @@ public final class ScorerService {
                 .setTokens(partial.tokens())
                 .setValues(boxed)
                 .setScorerId(instanceId)
+                .setStatsGroup(statsGroup)
                 .build();
         String topic = topics.importancePartials.name();
         byte[] key = Keys.partial(model.id(), criterion.id(), layer, structure).getBytes(StandardCharsets.UTF_8);
@@ -601,13 +746,18 @@ public final class ScorerService {
         long n = partialsSent.incrementAndGet();
         long crashAt = crashAfterPartials;
         if (crashAt >= 0 && n >= crashAt) {
-            producer.flush(); // the partials are in the log, inside the open transaction
-            producer.close(Duration.ZERO); // no abort: the transaction stays open, as after a kill -9
-            KafkaConsumer<byte[], byte[]> c = consumer;
-            consumer = null;
-            c.close(); // leaves the group so the test need not wait for the session timeout; commits nothing
-            throw new CrashedForTest();
+            crashNow();
         }
+    }
+
+    /** A test's crash: what was sent is in the log, inside the open transaction, which is neither committed nor aborted. */
+    private void crashNow() {
+        producer.flush(); // the records are in the log, inside the open transaction
+        producer.close(Duration.ZERO); // no abort: the transaction stays open, as after a kill -9
+        KafkaConsumer<byte[], byte[]> c = consumer;
+        consumer = null;
+        c.close(); // leaves the group so the test need not wait for the session timeout; commits nothing
+        throw new CrashedForTest();
     }
 
     /** Why the scores cannot be published (the aggregator takes finite, non-negative sums only), or null. */
@@ -627,12 +777,16 @@ public final class ScorerService {
         return null;
     }
 
-    /** Rewinds every partition of the poll to its first record not committed, so the next poll returns it again. */
-    private void seekBack(List<ConsumerRecord<byte[], byte[]>> records, int from) {
+    /**
+     * Rewinds every partition to its first record not committed, so the next poll returns it again: the earliest of
+     * {@code earlier} (a group's records, possibly of earlier polls) and of the poll's records from {@code from} on.
+     */
+    private void seekBack(List<ConsumerRecord<byte[], byte[]>> earlier, List<ConsumerRecord<byte[], byte[]>> records, int from) {
         Map<TopicPartition, Long> first = new LinkedHashMap<>();
-        for (int i = from; i < records.size(); i++) {
-            ConsumerRecord<byte[], byte[]> r = records.get(i);
-            first.putIfAbsent(new TopicPartition(r.topic(), r.partition()), r.offset());
+        List<ConsumerRecord<byte[], byte[]>> all = new ArrayList<>(earlier);
+        all.addAll(records.subList(Math.min(from, records.size()), records.size()));
+        for (ConsumerRecord<byte[], byte[]> r : all) {
+            first.merge(new TopicPartition(r.topic(), r.partition()), r.offset(), Math::min);
         }
         var assigned = consumer.assignment();
         first.forEach((tp, offset) -> {
@@ -703,7 +857,8 @@ public final class ScorerService {
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
-        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 60_000);
+        // a group's statistics of a large model take long to send (a 7B model's are ~18 GB): 5 minutes then
+        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, withStats ? 300_000 : 60_000);
         KafkaProducer<byte[], byte[]> created = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
         bind(new KafkaClientMetrics(created));
         return created;

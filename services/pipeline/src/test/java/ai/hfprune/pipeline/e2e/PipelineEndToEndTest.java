@@ -1,6 +1,5 @@
 package ai.hfprune.pipeline.e2e;
 
-import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.testing.Assets;
@@ -9,6 +8,7 @@ import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
+import ai.hfprune.pipeline.pruner.StatsReader;
 import ai.hfprune.pipeline.run.PipelineRun;
 import ai.hfprune.pipeline.run.PipelineWatcher;
 import ai.hfprune.pipeline.sampler.CalibrationSampler;
@@ -60,7 +60,7 @@ class PipelineEndToEndTest {
     private static Brokers.Broker broker;
     private static Checkpoint checkpoint;
     private static LlamaModel model;
-    private static Partial expected;
+    private static PipelineEquivalence.Reference expected;
 
     @BeforeAll
     static void start() {
@@ -77,31 +77,42 @@ class PipelineEndToEndTest {
         broker.close();
     }
 
-    /** Two scorers on four partitions: the aggregated sums and the kept set equal {@code score} and {@code prune}. */
+    /**
+     * Two scorers on four partitions: the aggregated sums, the Gram statistics, the kept set and the compensated model
+     * equal {@code score} and {@code prune --compensate lstsq}.
+     */
     static void assertPipelineEqualsSingleProcess(String bootstrap, Path out, Checkpoint checkpoint, LlamaModel model,
-                                                  Partial expected) throws InterruptedException {
+                                                  PipelineEquivalence.Reference expected) throws Exception {
         PipelineConfig config = PipelineEquivalence.config(bootstrap, out);
         try (PipelineRun run = PipelineRun.start(config, checkpoint, 2, false, line -> { })) {
             List<PruneResult> results = run.awaitResults(Duration.ofMinutes(5));
             assertEquals(1, results.size());
             PruneTrigger trigger = run.watcher().nextTrigger(Duration.ofSeconds(10));
             assertNotNull(trigger);
-            PipelineEquivalence.assertSameSums(expected, trigger.getSnapshot());
+            PipelineEquivalence.assertSameSums(expected.partial(), trigger.getSnapshot());
+            assertEquals(expected.stats().tokens(), trigger.getSnapshot().getStatsTokens());
+            assertEquals(0, trigger.getSnapshot().getStatsGroupsDropped());
+            PipelineEquivalence.assertSameStats(expected.stats(), new StatsReader(bootstrap, Topics.of(config), ModelInfo.of(checkpoint),
+                    30_000).read(trigger));
 
             PruneResult result = results.get(0);
             assertEquals(PruneStatus.WRITTEN, result.getStatus(), result.getError());
-            PipelineEquivalence.assertSameKept(checkpoint, model, expected, config, result.getKept());
+            assertEquals("lstsq", result.getCompensation());
+            assertEquals(expected.stats().tokens(), result.getStatsTokens());
+            PipelineEquivalence.assertSameKept(checkpoint, model, expected.partial(), config, result.getKept());
             Path written = Path.of(result.getOutputPath());
             assertTrue(written.startsWith(out), written.toString());
             try (Checkpoint pruned = Checkpoint.open(written)) {
                 assertEquals(result.getParamsAfter(), ai.hfprune.engine.prune.ParameterCount.of(pruned.weights()));
+                PipelineEquivalence.assertSameCompensatedModel(checkpoint, model, expected, config, pruned, out.resolve("reference"));
             }
+            assertTrue(Files.readString(written.resolve("prune-report.json")).contains("\"lstsq\""), "the report records the refit");
             assertTrue(result.getMetrics().get("perplexity") > 1, result.getMetrics().toString());
         }
     }
 
     @Test
-    void twoScorersOnFourPartitionsEqualTheSingleProcessCommands(@TempDir Path out) throws InterruptedException {
+    void twoScorersOnFourPartitionsEqualTheSingleProcessCommands(@TempDir Path out) throws Exception {
         assertPipelineEqualsSingleProcess(broker.bootstrapServers(), out, checkpoint, model, expected);
     }
 
@@ -173,8 +184,12 @@ class PipelineEndToEndTest {
             try {
                 PruneTrigger trigger = watcher.nextTrigger(Duration.ofMinutes(3));
                 assertNotNull(trigger, "no trigger after the restart");
-                PipelineEquivalence.assertSameSums(expected, trigger.getSnapshot());
+                PipelineEquivalence.assertSameSums(expected.partial(), trigger.getSnapshot());
                 assertEquals(8, trigger.getSnapshot().getBatches());
+                // the crash lost no statistics and counted none twice
+                assertEquals(expected.stats().tokens(), trigger.getSnapshot().getStatsTokens());
+                PipelineEquivalence.assertSameStats(expected.stats(), new StatsReader(broker.bootstrapServers(), topics,
+                        ModelInfo.of(checkpoint), 30_000).read(trigger));
             } finally {
                 successor.stop();
             }

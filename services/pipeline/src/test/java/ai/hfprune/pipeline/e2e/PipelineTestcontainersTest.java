@@ -1,6 +1,5 @@
 package ai.hfprune.pipeline.e2e;
 
-import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.testing.Assets;
@@ -23,9 +22,9 @@ class PipelineTestcontainersTest {
     static final KafkaContainer KAFKA = new KafkaContainer("apache/kafka:4.1.0");
 
     @Test
-    void twoScorersOnFourPartitionsEqualTheSingleProcessCommands(@TempDir Path out) throws InterruptedException {
+    void twoScorersOnFourPartitionsEqualTheSingleProcessCommands(@TempDir Path out) throws Exception {
         try (Checkpoint checkpoint = Checkpoint.open(Assets.stories260K()); LlamaModel model = checkpoint.load()) {
-            Partial expected = PipelineEquivalence.singleProcess(checkpoint, model);
+            PipelineEquivalence.Reference expected = PipelineEquivalence.singleProcess(checkpoint, model);
             PipelineEndToEndTest.assertPipelineEqualsSingleProcess(KAFKA.getBootstrapServers(), out, checkpoint, model, expected);
         }
     }

@@ -61,7 +61,8 @@ class PrunerServiceTest {
                     .with("seq.len", "32")
                     .with("eval.data", Assets.require("data/tinystories/valid-hf-head.txt").toString())
                     .with("eval.max.windows", "2")
-                    .with("output.root", out.toString());
+                    .with("output.root", out.toString())
+                    .with("prune.compensate", "none"); // versions of the cut alone here; the refit: below and end to end
             Topics topics = Topics.of(config);
             try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
                 topics.createAll(admin, 1, (short) 1);
@@ -99,6 +100,35 @@ class PrunerServiceTest {
                 assertEquals(2, reasons.size(), reasons.toString());
                 assertTrue(reasons.get(0).contains("wire format"), reasons.get(0));
                 assertTrue(reasons.get(1).contains("is not the model this pruner serves"), reasons.get(1));
+                assertTrue(pruner.isRunning());
+            }
+
+            // with the refit, a version whose statistics are missing or incomplete fails, clearly and without waiting long
+            PipelineConfig lstsq = config.with("prune.compensate", "lstsq").with("topic.prefix", "lstsq.")
+                    .with("pruner.stats.timeout.ms", "60000");
+            Topics lstsqTopics = Topics.of(lstsq);
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+                lstsqTopics.createAll(admin, 2, (short) 1);
+            }
+            try (PrunerService pruner = new PrunerService(lstsq, lstsqTopics, checkpoint, new SimpleMeterRegistry());
+                 PipelineWatcher watcher = new PipelineWatcher(kafka.bootstrapServers(), lstsqTopics, line -> { });
+                 KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                         kafka.bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
+                pruner.start();
+                send(producer, lstsqTopics, trigger(id, 1, snapshot)); // no statistics at all
+                CoverageSnapshot claimed = CoverageSnapshot.newBuilder(snapshot).setStatsTokens(snapshot.getTokens())
+                        .setStatsWindows(snapshot.getWindows()).setStatsChunks(5).build();
+                send(producer, lstsqTopics, trigger(id, 2, claimed)); // statistics announced, none on calibration-stats
+                PruneResult none = watcher.nextResult(Duration.ofMinutes(2));
+                PruneResult missing = watcher.nextResult(Duration.ofMinutes(2));
+                assertNotNull(none);
+                assertNotNull(missing);
+                assertEquals(PruneStatus.FAILED, none.getStatus());
+                assertTrue(none.getError().contains("has no calibration statistics"), none.getError());
+                assertEquals(PruneStatus.FAILED, missing.getStatus());
+                assertTrue(missing.getError().contains("incomplete: 0 of 5 chunks") && missing.getError().contains("up to its end"),
+                        missing.getError());
+                assertTrue(Files.notExists(out.resolve("stories260K/entropy/v2")), "nothing written for a failed version");
                 assertTrue(pruner.isRunning());
             }
         }

@@ -1,5 +1,7 @@
 package ai.hfprune.pipeline.scorer;
 
+import ai.hfprune.engine.compensate.GramAccumulator;
+import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.data.CalibrationData;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
@@ -8,6 +10,7 @@ import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.testing.Assets;
 import ai.hfprune.pipeline.common.DeadLetters;
+import ai.hfprune.pipeline.common.GramChunks;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
@@ -17,6 +20,7 @@ import ai.hfprune.pipeline.sampler.CalibrationSampler;
 import ai.hfprune.pipeline.testing.BrokerFixture;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.ModelId;
+import ai.hfprune.schemas.StatsPartial;
 import ai.hfprune.schemas.Structure;
 import ai.hfprune.schemas.TokenBatch;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -76,6 +80,8 @@ class SamplerScorerIntegrationTest {
     /** criterion|layer|structure → Σ over the batches, from ImportanceScorer directly. */
     private static Map<String, double[]> expected;
     private static int numLayers;
+    /** The Gram statistics of the four batches, from ImportanceScorer directly, in the same passes. */
+    private static GramStats expectedStats;
 
     @BeforeAll
     static void setUp() {
@@ -91,8 +97,9 @@ class SamplerScorerIntegrationTest {
         try (LlamaModel model = checkpoint.load()) {
             numLayers = model.layers().size();
             ImportanceScorer scorer = new ImportanceScorer(model);
+            GramAccumulator gram = new GramAccumulator(model.manager(), numLayers);
             for (int[][] batch : scoreBatches) {
-                Map<Criterion, Partial> scores = scorer.score(batch, CRITERIA);
+                Map<Criterion, Partial> scores = scorer.score(batch, CRITERIA, gram);
                 scores.forEach((c, p) -> {
                     for (int l = 0; l < numLayers; l++) {
                         add(expected, c.id() + "|" + l + "|" + Structure.MLP, p.mlp()[l]);
@@ -100,6 +107,8 @@ class SamplerScorerIntegrationTest {
                     }
                 });
             }
+            expectedStats = gram.drain();
+            gram.close();
         }
     }
 
@@ -216,8 +225,9 @@ class SamplerScorerIntegrationTest {
 
     @Test
     void aScorerThatCrashesMidTransactionPublishesNothingOfItAndItsSuccessorRedoesTheBatch() throws Exception {
-        // a transaction per batch, so that two batches are committed before the crash
-        PipelineConfig config = config("crash.", "scorer-c").with("scorer.commit.interval.ms", "0");
+        // a transaction per batch, so that two batches are committed before the crash (without statistics: with them a
+        // transaction is a stats group, below)
+        PipelineConfig config = config("crash.", "scorer-c").with("scorer.commit.interval.ms", "0").with("prune.compensate", "none");
         Topics topics = createTopics(config);
         SimpleMeterRegistry meters = new SimpleMeterRegistry();
         sample(config, topics, meters);
@@ -245,6 +255,97 @@ class SamplerScorerIntegrationTest {
         assertSums(checkedSums(topics, committed, model, "scorer-c"));
         assertEquals(4 * perBatch + 3, readAll(topics.importancePartials.name(), "read_uncommitted").size(),
                 "the aborted partials stay in the log, marked aborted");
+    }
+
+    /**
+     * With statistics (the default), in chunks of 1 KiB: a scorer that dies while sending a group's statistics commits
+     * none of them, and its successor sends every batch's statistics exactly once; they sum to the direct ones.
+     */
+    @Test
+    void aScorerThatCrashesWhileSendingStatisticsCommitsNoneAndItsSuccessorSendsThemOnce() throws Exception {
+        PipelineConfig config = config("stats.", "scorer-s").with("stats.chunk.bytes", "1024");
+        Topics topics = createTopics(config);
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        sample(config, topics, meters);
+        ModelId model = new ModelId(checkpoint.name(), checkpoint.sha256());
+
+        int perGroup = 0;
+        for (int l = 0; l < numLayers; l++) {
+            perGroup += GramChunks.layout(expectedStats.mlpDim(l), 1024).size() + GramChunks.layout(expectedStats.attnDim(l), 1024).size();
+        }
+        perGroup *= CRITERIA.size();
+        int crashAt = perGroup / 2;
+        ScorerService first = new ScorerService(config, topics, checkpoint, meters);
+        first.crashAfterStatsChunksForTest(crashAt); // inside the first group's statistics
+        first.start();
+        assertTrue(first.awaitTermination(Duration.ofSeconds(60)), "the first scorer crashes");
+        assertEquals(ScorerService.State.CRASHED, first.state());
+        assertEquals(crashAt, readAll(topics.statsPartials.name(), "read_uncommitted").size(), "the chunks of the crashed transaction");
+        assertEquals(0, readAll(topics.statsPartials.name(), "read_committed").size(), "are invisible");
+        assertEquals(0, first.batchesScored());
+
+        ScorerService second = new ScorerService(config, topics, checkpoint, meters);
+        second.start();
+        awaitTrue(() -> first.batchesScored() + second.batchesScored() == 4, Duration.ofSeconds(60),
+                () -> "scored " + first.batchesScored() + " + " + second.batchesScored() + ", state " + second.state());
+        assertTrue(second.stop(Duration.ofSeconds(30)));
+
+        // every batch in exactly one committed group per criterion, every chunk of a group once
+        Map<String, StatsPartial> chunks = new HashMap<>();
+        Map<String, List<String>> groups = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : readAll(topics.statsPartials.name(), "read_committed")) {
+            StatsPartial c = topics.statsPartials.valueSerde().deserializer().deserialize(r.topic(), r.value());
+            assertEquals(Keys.modelCriterion(model, c.getCriterion()), new String(r.key(), StandardCharsets.UTF_8));
+            String id = c.getCriterion() + "|" + c.getGroupId();
+            assertTrue(chunks.put(id + "|" + c.getLayer() + "|" + c.getStructure() + "|" + c.getChunk(), c) == null, "a chunk twice");
+            groups.put(id, c.getBatchIds());
+            assertTrue(c.getChunks() > 1, "many chunks per matrix");
+        }
+        Set<String> batchIds = scoreBatches.stream().map(b -> BatchPacker.batchId(model.getSha256(), T, b)).collect(Collectors.toSet());
+        for (Criterion criterion : CRITERIA) {
+            List<String> covered = groups.entrySet().stream().filter(e -> e.getKey().startsWith(criterion.id() + "|"))
+                    .flatMap(e -> e.getValue().stream()).sorted().toList();
+            assertEquals(batchIds.stream().sorted().toList(), covered, criterion + ": each batch in one committed group");
+            double[][] sums = new double[2 * numLayers][];
+            for (StatsPartial c : chunks.values()) {
+                if (c.getCriterion().equals(criterion.id())) {
+                    int m = 2 * c.getLayer() + (c.getStructure() == Structure.MLP ? 0 : 1);
+                    double[] full = new double[c.getDim() * c.getDim()];
+                    GramChunks.unpack(GramChunks.fromBytes(c.getValues()), c.getDim(), c.getRowStart(), c.getRowEnd(), full);
+                    if (sums[m] == null) {
+                        sums[m] = new double[full.length];
+                    }
+                    for (int i = 0; i < full.length; i++) {
+                        sums[m][i] += full[i];
+                    }
+                }
+            }
+            for (int l = 0; l < numLayers; l++) {
+                assertSameGram(expectedStats.mlp()[l], sums[2 * l], criterion + " layer " + l + " MLP");
+                assertSameGram(expectedStats.attn()[l], sums[2 * l + 1], criterion + " layer " + l + " attention");
+            }
+        }
+        // each committed partial names the committed group that holds its batch
+        for (ConsumerRecord<byte[], byte[]> r : readAll(topics.importancePartials.name(), "read_committed")) {
+            ImportancePartial p = topics.importancePartials.valueSerde().deserializer().deserialize(r.topic(), r.value());
+            List<String> group = groups.get(p.getCriterion() + "|" + p.getStatsGroup());
+            assertNotNull(group, "partial of " + p.getBatchId() + " names an uncommitted group");
+            assertTrue(group.contains(p.getBatchId()));
+        }
+        assertTrue(meters.get("hfprune_scorer_stats_bytes").tag("instance", "scorer-s").counter().count() > 0);
+    }
+
+    /** |a − e| ≤ 1e-9 · √(e_ii · e_jj) for every element (the chunks of a few groups sum in another order than one pass). */
+    private static void assertSameGram(double[] e, double[] a, String what) {
+        assertNotNull(a, what + " missing");
+        assertEquals(e.length, a.length, what);
+        int n = (int) Math.round(Math.sqrt(e.length));
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                assertTrue(Math.abs(a[i * n + j] - e[i * n + j]) <= 1e-9 * Math.sqrt(e[i * n + i] * e[j * n + j]),
+                        what + " (" + i + ", " + j + "): " + a[i * n + j] + " vs " + e[i * n + j]);
+            }
+        }
     }
 
     // ---- helpers ----

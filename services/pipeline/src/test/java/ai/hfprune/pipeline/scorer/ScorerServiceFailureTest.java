@@ -9,6 +9,7 @@ import ai.hfprune.pipeline.embedded.EmbeddedKafka;
 import ai.hfprune.pipeline.sampler.CalibrationSampler;
 import ai.hfprune.pipeline.testing.BrokerFixture;
 import ai.hfprune.schemas.ImportancePartial;
+import ai.hfprune.schemas.StatsPartial;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
@@ -131,21 +132,36 @@ class ScorerServiceFailureTest {
     @Test
     void aFailedTransactionIsRetriedAndTheBatchScoredMeanwhileIsScoredAgain() throws Exception {
         SimpleMeterRegistry meters = new SimpleMeterRegistry();
-        transactionsFailTwice(config("txn.", "committer").with("scorer.commit.interval.ms", "0"), meters);
+        // without statistics: with them a transaction is a stats group, not a commit interval's batches
+        transactionsFailTwice(config("txn.", "committer").with("scorer.commit.interval.ms", "0").with("prune.compensate", "none"), meters);
         assertEquals(4.0, meters.get("hfprune_scorer_transactions").tag("instance", "committer").counter().count(),
                 "one transaction per batch");
     }
 
-    /** With the default interval the batches of a poll share a transaction; a failed one is retried as a whole. */
+    /**
+     * With the default interval the batches of a poll share a transaction; a failed one is retried as a whole. With
+     * statistics (the default) the transaction is a stats group: its statistics are committed once, for every batch.
+     */
     @Test
     void aFailedGroupTransactionIsRetriedAsAWhole() throws Exception {
         SimpleMeterRegistry meters = new SimpleMeterRegistry();
-        transactionsFailTwice(config("group.", "grouper").with("scorer.commit.interval.ms", "60000"), meters);
+        Topics topics = transactionsFailTwice(config("group.", "grouper").with("scorer.commit.interval.ms", "60000"), meters);
         double transactions = meters.get("hfprune_scorer_transactions").tag("instance", "grouper").counter().count();
         assertTrue(transactions >= 1 && transactions < 4, "batches share transactions: " + transactions + " for 4 batches");
+        Set<String> chunks = new HashSet<>();
+        Map<String, List<String>> groups = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : readAll(topics.statsPartials.name())) {
+            StatsPartial c = topics.statsPartials.valueSerde().deserializer().deserialize(r.topic(), r.value());
+            assertTrue(chunks.add(c.getGroupId() + "|" + c.getLayer() + "|" + c.getStructure() + "|" + c.getChunk()), "a chunk twice");
+            groups.put(c.getGroupId(), c.getBatchIds());
+        }
+        List<String> batches = groups.values().stream().flatMap(List::stream).toList();
+        assertEquals(4, batches.size(), "the statistics of every batch, once: " + groups);
+        assertEquals(4, new HashSet<>(batches).size());
+        assertEquals(transactions, (double) groups.size(), "a group per committed transaction");
     }
 
-    private void transactionsFailTwice(PipelineConfig config, SimpleMeterRegistry meters) throws Exception {
+    private Topics transactionsFailTwice(PipelineConfig config, SimpleMeterRegistry meters) throws Exception {
         Topics topics = sampled(config, 1); // one partition: the batches come in order
         ScorerService scorer = new ScorerService(config, topics, checkpoint, meters)
                 .withRetryBackoff(Duration.ofMillis(20), Duration.ofMillis(100));
@@ -162,6 +178,7 @@ class ScorerServiceFailureTest {
         assertEquals(4 * perBatch, partials.size(), "the aborted attempts are invisible; every batch is committed once");
         assertEquals(4 * perBatch, distinctPartials(topics, partials));
         assertEquals(0, readAll(topics.deadLetters.name()).size());
+        return topics;
     }
 
     @Test
