@@ -1,0 +1,74 @@
+package ai.hfprune.engine.recover;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.optimizer.Optimizer;
+import ai.hfprune.engine.nn.ActivationTap;
+import ai.hfprune.engine.nn.GradientLock;
+import ai.hfprune.engine.nn.LlamaModel;
+
+import java.util.Map;
+
+/**
+ * One optimizer step of self-distillation: the teacher's logits by a plain forward pass (outside the collector, so
+ * the teacher keeps no graph and takes no gradient), the student's forward and backward pass under a collector,
+ * then Adam on every trainable array. All intermediates of the step live in two sub-managers closed at its end.
+ */
+final class DistillationTrainer {
+
+    private final LlamaModel teacher;
+    private final Adaptation student;
+    private final Optimizer optimizer;
+
+    DistillationTrainer(LlamaModel teacher, Adaptation student, Optimizer optimizer) {
+        this.teacher = teacher;
+        this.student = student;
+        this.optimizer = optimizer;
+    }
+
+    /** Trains on one batch of windows and returns its loss (before the update). */
+    double step(int[][] batch) {
+        // the lock covers the gradients' whole life: from the backward pass until Adam has zeroed them
+        synchronized (GradientLock.LOCK) {
+            double loss = backward(batch);
+            update();
+            return loss;
+        }
+    }
+
+    /**
+     * The loss of one batch, leaving its gradient in every trainable array's gradient (for {@link #update} or a
+     * gradient check); the caller holds {@link GradientLock#LOCK} until the gradients are used and zeroed.
+     */
+    double backward(int[][] batch) {
+        try (NDManager teacherBatch = teacher.manager().newSubManager();
+             NDManager studentBatch = student.model().manager().newSubManager()) {
+            NDArray teacherLogits = teacher.forward(TokenIds.of(teacherBatch, batch), ActivationTap.NONE);
+            NDArray studentIds = TokenIds.of(studentBatch, batch);
+            synchronized (GradientLock.LOCK) {
+                try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                    NDArray loss = DistillationLoss.of(student.logits(studentIds), teacherLogits);
+                    JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
+                    return TokenIds.scalar(loss);
+                }
+            }
+        }
+    }
+
+    /**
+     * DJL's update changes each weight in place and zeroes its gradient. {@code getGradient()} wraps the gradient in
+     * a new array attached to the weight's (long-lived) manager, so each wrapper is closed here; the gradient itself
+     * stays with the weight.
+     */
+    void update() {
+        for (Map.Entry<String, NDArray> p : student.parameters().entrySet()) {
+            try (NDArray gradient = p.getValue().getGradient()) {
+                optimizer.update(p.getKey(), p.getValue(), gradient);
+            }
+        }
+    }
+}
