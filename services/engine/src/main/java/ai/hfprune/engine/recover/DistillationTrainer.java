@@ -7,31 +7,30 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.optimizer.Optimizer;
-import ai.hfprune.engine.nn.ActivationTap;
 import ai.hfprune.engine.nn.GradientLock;
-import ai.hfprune.engine.nn.LlamaModel;
 
 import java.util.Map;
 
 /**
- * One optimizer step of self-distillation: the teacher's logits by a plain forward pass (outside the collector, so
- * the teacher keeps no graph and takes no gradient), the student's forward and backward pass under a collector,
- * then Adam on every trainable array. All intermediates of the step live in two sub-managers closed at its end.
+ * One optimizer step of self-distillation: the teacher's log-probabilities (cached, or a plain forward pass outside
+ * the collector: the teacher keeps no graph and takes no gradient), the student's forward and backward pass under a
+ * collector, then Adam on every trainable array. All intermediates of the step live in a sub-manager closed at its
+ * end.
  */
 final class DistillationTrainer {
 
-    private final LlamaModel teacher;
+    private final TeacherTargets teacher;
     private final Adaptation student;
     private final Optimizer optimizer;
 
-    DistillationTrainer(LlamaModel teacher, Adaptation student, Optimizer optimizer) {
+    DistillationTrainer(TeacherTargets teacher, Adaptation student, Optimizer optimizer) {
         this.teacher = teacher;
         this.student = student;
         this.optimizer = optimizer;
     }
 
-    /** Trains on one batch of windows and returns its loss (before the update). */
-    double step(int[][] batch) {
+    /** Trains on the teacher's windows at {@code batch} and returns their loss (before the update). */
+    double step(int[] batch) {
         // the lock covers the gradients' whole life: from the backward pass until Adam has zeroed them
         synchronized (GradientLock.LOCK) {
             double loss = backward(batch);
@@ -44,11 +43,10 @@ final class DistillationTrainer {
      * The loss of one batch, leaving its gradient in every trainable array's gradient (for {@link #update} or a
      * gradient check); the caller holds {@link GradientLock#LOCK} until the gradients are used and zeroed.
      */
-    double backward(int[][] batch) {
-        try (NDManager teacherBatch = teacher.manager().newSubManager();
-             NDManager studentBatch = student.model().manager().newSubManager()) {
-            NDArray teacherLogits = teacher.forward(TokenIds.of(teacherBatch, batch), ActivationTap.NONE);
-            NDArray studentIds = TokenIds.of(studentBatch, batch);
+    double backward(int[] batch) {
+        try (NDManager studentBatch = student.model().manager().newSubManager()) {
+            NDArray teacherLogits = teacher.logits(studentBatch, batch);
+            NDArray studentIds = TokenIds.of(studentBatch, teacher.windows(batch));
             synchronized (GradientLock.LOCK) {
                 try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                     NDArray loss = DistillationLoss.of(student.logits(studentIds), teacherLogits);

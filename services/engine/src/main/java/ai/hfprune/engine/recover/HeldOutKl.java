@@ -2,9 +2,8 @@ package ai.hfprune.engine.recover;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.hfprune.engine.data.CalibrationData;
-import ai.hfprune.engine.nn.ActivationTap;
-import ai.hfprune.engine.nn.LlamaModel;
+
+import java.util.Arrays;
 
 /**
  * The early-stopping signal: mean KL(teacher ‖ student) per position over held-out windows, by forward passes only
@@ -15,19 +14,26 @@ final class HeldOutKl {
     private HeldOutKl() {
     }
 
-    static double of(LlamaModel teacher, Adaptation student, int[][] windows, int batchWindows) {
+    static double of(TeacherTargets heldOut, Adaptation student, int batchWindows) {
         double klSum = 0;
         long positions = 0;
-        for (int[][] batch : CalibrationData.batches(windows, batchWindows)) {
-            try (NDManager teacherBatch = teacher.manager().newSubManager();
-                 NDManager studentBatch = student.model().manager().newSubManager()) {
-                NDArray teacherLogits = teacher.forward(TokenIds.of(teacherBatch, batch), ActivationTap.NONE);
-                NDArray studentLogits = student.logits(TokenIds.of(studentBatch, batch));
-                long n = (long) batch.length * batch[0].length;
+        for (int start = 0; start < heldOut.size(); start += batchWindows) {
+            int[] indices = range(start, Math.min(heldOut.size(), start + batchWindows));
+            try (NDManager batch = student.model().manager().newSubManager()) {
+                int[][] windows = heldOut.windows(indices);
+                NDArray studentLogits = student.logits(TokenIds.of(batch, windows));
+                NDArray teacherLogits = heldOut.logits(batch, indices);
+                long n = (long) windows.length * windows[0].length;
                 klSum += TokenIds.scalar(DistillationLoss.of(studentLogits, teacherLogits)) * n;
                 positions += n;
             }
         }
         return klSum / positions;
+    }
+
+    static int[] range(int from, int to) {
+        int[] r = new int[to - from];
+        Arrays.setAll(r, i -> from + i);
+        return r;
     }
 }

@@ -32,14 +32,18 @@ public final class Recovery {
             throw new IllegalArgumentException("recovery needs held-out windows: without them it cannot tell whether "
                     + "training helped");
         }
-        TrainingBatches batches = new TrainingBatches(trainWindows, options.batchWindows(), options.seed());
+        TrainingBatches batches = new TrainingBatches(trainWindows.length, options.batchWindows(), options.seed());
         ProcessMemory.resetPeak();
         try (Adaptation student = Adaptation.of(prunedConfig, prunedWeights, teacher.dataType(), options.loraRank(),
                 options.seed());
-             ClosableAdam adam = new ClosableAdam(Optimizer.adam().optLearningRateTracker(options.learningRateTracker()))) {
+             ClosableAdam adam = new ClosableAdam(Optimizer.adam().optLearningRateTracker(options.learningRateTracker()));
+             TeacherTargets train = TeacherTargets.of(teacher, trainWindows, options.batchWindows(),
+                     TeacherTargets.DEFAULT_BUDGET_BYTES);
+             TeacherTargets heldOut = TeacherTargets.of(teacher, heldOutWindows, options.batchWindows(),
+                     TeacherTargets.DEFAULT_BUDGET_BYTES / 8)) {
             Evaluator.requireSameVocabulary(student.model(), teacher);
-            DistillationTrainer trainer = new DistillationTrainer(teacher, student, adam);
-            double before = HeldOutKl.of(teacher, student, heldOutWindows, options.batchWindows());
+            DistillationTrainer trainer = new DistillationTrainer(train, student, adam);
+            double before = HeldOutKl.of(heldOut, student, options.batchWindows());
             listener.evaluated(0, before, true);
             Best best = new Best(prunedWeights, before, 0);
             int step = 0;
@@ -54,7 +58,7 @@ public final class Recovery {
                     break;
                 }
                 if (step % options.evalEvery() == 0 || step == options.steps()) {
-                    double kl = HeldOutKl.of(teacher, student, heldOutWindows, options.batchWindows());
+                    double kl = HeldOutKl.of(heldOut, student, options.batchWindows());
                     boolean improved = kl < best.kl; // NaN never improves
                     listener.evaluated(step, kl, improved);
                     if (improved) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.training.optimizer.Optimizer;
 import ai.hfprune.engine.nn.ActivationTap;
 import ai.hfprune.engine.nn.GradientLock;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (one backward pass through the student) are its derivatives: against central finite differences of the loss
  * computed by forward passes only, in float64, for weights of every kind and for LoRA's A and B.
  */
+@ExtendWith(OneThread.class)
 class DistillationGradientTest {
 
     private static final double EPS = 1e-5;
@@ -37,10 +39,15 @@ class DistillationGradientTest {
             assertTrue(expected > 0.01, "the pruned student differs from its teacher: " + expected);
             assertEquals(expected, TokenIds.scalar(DistillationLoss.of(studentLogits, teacherLogits)), 1e-12);
             assertEquals(0, TokenIds.scalar(DistillationLoss.of(teacherLogits, teacherLogits)), 1e-12);
-            assertEquals(expected, HeldOutKl.of(tiny.teacher, student, windows, 2), 1e-12, "over two batches");
+            assertEquals(expected, HeldOutKl.of(tiny.live(windows), student, 2), 1e-12, "over two batches");
+            try (TeacherTargets cached = TeacherTargets.of(tiny.teacher, windows, 2, Long.MAX_VALUE)) {
+                assertTrue(cached.isCached());
+                assertEquals(expected, HeldOutKl.of(cached, student, 2), 1e-12, "from cached log-probabilities");
+            }
             try (ClosableAdam adam = new ClosableAdam(Optimizer.adam())) {
                 synchronized (GradientLock.LOCK) {
-                    assertEquals(expected, new DistillationTrainer(tiny.teacher, student, adam).backward(windows), 1e-12);
+                    DistillationTrainer trainer = new DistillationTrainer(tiny.live(windows), student, adam);
+                    assertEquals(expected, trainer.backward(TinyDistillation.all(3)), 1e-12);
                     InPlace.zeroGradients(student);
                 }
             }
@@ -119,11 +126,11 @@ class DistillationGradientTest {
 
     /** For each named parameter: its largest-gradient element and two random ones, against finite differences. */
     private static void checkGradients(TinyDistillation tiny, Adaptation student, List<String> names) {
-        int[][] batch = TinyDistillation.windows(37, 2, 5, 3);
+        TeacherTargets batch = tiny.live(TinyDistillation.windows(37, 2, 5, 3));
         List<double[]> gradients = new ArrayList<>();
         try (ClosableAdam adam = new ClosableAdam(Optimizer.adam())) {
             synchronized (GradientLock.LOCK) {
-                new DistillationTrainer(tiny.teacher, student, adam).backward(batch);
+                new DistillationTrainer(batch, student, adam).backward(TinyDistillation.all(2));
                 for (String name : names) {
                     try (NDArray g = student.parameters().get(name).getGradient()) {
                         gradients.add(g.toDoubleArray());
@@ -144,9 +151,9 @@ class DistillationGradientTest {
             for (int i : new int[] {largest, r.nextInt(g.length), r.nextInt(g.length)}) {
                 double w = p.toDoubleArray()[i];
                 InPlace.set(p, i, w + EPS);
-                double plus = HeldOutKl.of(tiny.teacher, student, batch, batch.length);
+                double plus = HeldOutKl.of(batch, student, 2);
                 InPlace.set(p, i, w - EPS);
-                double minus = HeldOutKl.of(tiny.teacher, student, batch, batch.length);
+                double minus = HeldOutKl.of(batch, student, 2);
                 InPlace.set(p, i, w);
                 double fd = (plus - minus) / (2 * EPS);
                 // relative to the element's own gradient, or to the tensor's largest for elements near zero

@@ -9,6 +9,7 @@ import ai.hfprune.engine.io.TensorSource;
 import ai.hfprune.engine.nn.ActivationTap;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.testing.ReferenceForward;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -23,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * computes the same logits as a plain model loaded from the merged weights, and both match an independent forward
  * pass (plain Java, float64) of W + (α/R)·B·A merged in plain Java from the adapters' values.
  */
+@ExtendWith(OneThread.class)
 class LoraMergeTest {
 
     @ParameterizedTest

@@ -46,6 +46,16 @@ final class TinyDistillation implements AutoCloseable {
         return Adaptation.of(student.config(), student.weights(), DataType.FLOAT64, loraRank, 11);
     }
 
+    /** The teacher's targets on {@code windows}, by a forward pass per batch. */
+    TeacherTargets live(int[][] windows) {
+        return TeacherTargets.live(teacher, windows);
+    }
+
+    /** Indices 0..n−1: a batch of all windows. */
+    static int[] all(int n) {
+        return HeldOutKl.range(0, n);
+    }
+
     static int[][] windows(int vocab, int count, int length, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int[][] w = new int[count][length];
