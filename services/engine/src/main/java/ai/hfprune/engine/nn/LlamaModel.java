@@ -19,6 +19,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -128,10 +129,57 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
+     * Every weight under the Hugging Face name {@link #load} read it from, in load order (the inverse of
+     * {@link #load}). Tied embeddings appear once, as {@code model.embed_tokens.weight}: lm_head is the same array.
+     * Recovery trains these arrays in place and writes them back under these names.
+     */
+    public Map<String, NDArray> namedWeights() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        out.put("model.embed_tokens.weight", embedTokens);
+        for (int i = 0; i < layers.size(); i++) {
+            String p = "model.layers." + i + ".";
+            DecoderLayer l = layers.get(i);
+            out.put(p + "input_layernorm.weight", l.inputLayernorm());
+            putIfPresent(out, p + "self_attn.q_proj.weight", l.qProj());
+            putIfPresent(out, p + "self_attn.q_proj.bias", l.qBias());
+            putIfPresent(out, p + "self_attn.k_proj.weight", l.kProj());
+            putIfPresent(out, p + "self_attn.k_proj.bias", l.kBias());
+            putIfPresent(out, p + "self_attn.v_proj.weight", l.vProj());
+            putIfPresent(out, p + "self_attn.v_proj.bias", l.vBias());
+            out.put(p + "self_attn.o_proj.weight", l.oProj());
+            putIfPresent(out, p + "self_attn.q_norm.weight", l.qNorm());
+            putIfPresent(out, p + "self_attn.k_norm.weight", l.kNorm());
+            out.put(p + "post_attention_layernorm.weight", l.postAttentionLayernorm());
+            out.put(p + "mlp.gate_proj.weight", l.gateProj());
+            out.put(p + "mlp.up_proj.weight", l.upProj());
+            out.put(p + "mlp.down_proj.weight", l.downProj());
+        }
+        out.put("model.norm.weight", norm);
+        if (lmHead != embedTokens) {
+            out.put("lm_head.weight", lmHead);
+        }
+        return out;
+    }
+
+    private static void putIfPresent(Map<String, NDArray> out, String name, NDArray array) {
+        if (array != null) {
+            out.put(name, array);
+        }
+    }
+
+    /**
      * @param inputIds token ids, shape (batch, seq), INT64; its manager receives every intermediate
      * @return logits, shape (batch, seq, vocab)
      */
     public NDArray forward(NDArray inputIds, ActivationTap tap) {
+        return forward(inputIds, tap, Projection.PLAIN);
+    }
+
+    /**
+     * The forward pass with each layer's q/k/v/o/gate/up/down projection computed by {@code projection} (recovery's
+     * LoRA adds its low-rank term there); {@link Projection#PLAIN} gives {@link #forward(NDArray, ActivationTap)}.
+     */
+    public NDArray forward(NDArray inputIds, ActivationTap tap, Projection projection) {
         long batch = inputIds.getShape().get(0);
         int seq = (int) inputIds.getShape().get(1);
         NDArray hidden = inputIds.getNDArrayInternal().embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
@@ -139,22 +187,26 @@ public final class LlamaModel implements AutoCloseable {
         NDArray mask = causalMask(seq);
         for (int l = 0; l < layers.size(); l++) {
             DecoderLayer layer = layers.get(l);
-            NDArray attn = attention(l, layer, rmsNorm(hidden, layer.inputLayernorm()), batch, seq, rope, mask, tap);
+            NDArray attn = attention(l, layer, rmsNorm(hidden, layer.inputLayernorm()), batch, seq, rope, mask, tap,
+                    projection);
             hidden = hidden.add(attn);
-            NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap);
+            NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
             hidden = hidden.add(mlp);
         }
         return Linear.linear(rmsNorm(hidden, norm), lmHead).singletonOrThrow();
     }
 
     private NDArray attention(int l, DecoderLayer layer, NDArray x, long batch, int seq, NDArray[] rope, NDArray mask,
-                              ActivationTap tap) {
+                              ActivationTap tap, Projection projection) {
         int headDim = config.headDim();
         int numHeads = layer.numHeads(headDim);
         int numKv = layer.numKeyValueHeads(headDim);
-        NDArray q = project(x, layer.qProj(), layer.qBias()).reshape(batch, seq, numHeads, headDim);
-        NDArray k = project(x, layer.kProj(), layer.kBias()).reshape(batch, seq, numKv, headDim);
-        NDArray v = project(x, layer.vProj(), layer.vBias()).reshape(batch, seq, numKv, headDim);
+        NDArray q = projection.apply(l, "self_attn.q_proj", x, layer.qProj(), layer.qBias())
+                .reshape(batch, seq, numHeads, headDim);
+        NDArray k = projection.apply(l, "self_attn.k_proj", x, layer.kProj(), layer.kBias())
+                .reshape(batch, seq, numKv, headDim);
+        NDArray v = projection.apply(l, "self_attn.v_proj", x, layer.vProj(), layer.vBias())
+                .reshape(batch, seq, numKv, headDim);
         if (layer.qNorm() != null) { // Qwen3 normalizes each head of q and k before RoPE
             q = rmsNorm(q, layer.qNorm());
             k = rmsNorm(k, layer.kNorm());
@@ -166,19 +218,37 @@ public final class LlamaModel implements AutoCloseable {
         NDArray o = scores.softmax(-1).matMul(v);                      // (batch, heads, seq, head_dim)
         o = tap.attentionOutput(l, o);
         o = o.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
-        return Linear.linear(o, layer.oProj()).singletonOrThrow();
+        return projection.apply(l, "self_attn.o_proj", o, layer.oProj(), null);
     }
 
-    private NDArray mlp(int l, DecoderLayer layer, NDArray x, ActivationTap tap) {
-        NDArray gate = Linear.linear(x, layer.gateProj()).singletonOrThrow();
-        NDArray up = Linear.linear(x, layer.upProj()).singletonOrThrow();
+    private NDArray mlp(int l, DecoderLayer layer, NDArray x, ActivationTap tap, Projection projection) {
+        NDArray gate = projection.apply(l, "mlp.gate_proj", x, layer.gateProj(), null);
+        NDArray up = projection.apply(l, "mlp.up_proj", x, layer.upProj(), null);
         NDArray a = gate.mul(Activation.sigmoid(gate)).mul(up); // silu(gate) ⊙ up: the input of down_proj
         a = tap.mlpActivation(l, a);
-        return Linear.linear(a, layer.downProj()).singletonOrThrow();
+        return projection.apply(l, "mlp.down_proj", a, layer.downProj(), null);
     }
 
-    private static NDArray project(NDArray x, NDArray weight, NDArray bias) {
-        return (bias == null ? Linear.linear(x, weight) : Linear.linear(x, weight, bias)).singletonOrThrow();
+    /**
+     * How a decoder layer computes one of its linear projections. {@link #PLAIN} is x·Wᵀ (+ b), the model itself;
+     * recovery's LoRA adds (α/R)·(x·Aᵀ)·Bᵀ here, so the frozen W never needs a gradient of its own and W + B·A is
+     * never materialized during training.
+     */
+    @FunctionalInterface
+    public interface Projection {
+        Projection PLAIN = Projection::linear;
+
+        /**
+         * @param name   the projection's Hugging Face name within the layer: {@code self_attn.q_proj} (k, v, o alike),
+         *               {@code mlp.gate_proj}, {@code mlp.up_proj} or {@code mlp.down_proj}
+         * @param weight (out, in); {@code bias} (out) or null
+         */
+        NDArray apply(int layer, String name, NDArray x, NDArray weight, NDArray bias);
+
+        /** x·Wᵀ (+ b): the result is attached to the manager of {@code x}. */
+        static NDArray linear(int layer, String name, NDArray x, NDArray weight, NDArray bias) {
+            return (bias == null ? Linear.linear(x, weight) : Linear.linear(x, weight, bias)).singletonOrThrow();
+        }
     }
 
     private NDArray rmsNorm(NDArray x, NDArray weight) {

@@ -1,0 +1,93 @@
+package ai.hfprune.engine.recover;
+
+import ai.djl.training.tracker.CosineTracker;
+import ai.djl.training.tracker.Tracker;
+import ai.djl.training.tracker.WarmUpTracker;
+
+/**
+ * How {@link Recovery#run} trains.
+ *
+ * @param steps        optimizer steps (at most; early stopping may end sooner)
+ * @param learningRate Adam's peak learning rate
+ * @param schedule     how the learning rate moves over the steps
+ * @param loraRank     0 for full fine-tuning, else the rank R of the LoRA adapters (α = 2R)
+ * @param batchWindows training windows per step
+ * @param evalEvery    measure the held-out KL every this many steps (and after the last)
+ * @param patience     stop after this many evaluations in a row without a new best; 0 never stops early
+ * @param seed         the order of the training windows and LoRA's initial A
+ */
+public record RecoveryOptions(int steps, double learningRate, Schedule schedule, int loraRank, int batchWindows,
+                              int evalEvery, int patience, long seed) {
+
+    public enum Schedule {
+        /** the learning rate throughout */
+        CONSTANT,
+        /** a linear warm-up over the first 5% of the steps, then cosine decay to a tenth of the rate at the last step */
+        COSINE
+    }
+
+    public RecoveryOptions {
+        if (steps < 0) {
+            throw new IllegalArgumentException("steps must not be negative, got " + steps);
+        }
+        if (!(learningRate > 0) || Double.isInfinite(learningRate)) {
+            throw new IllegalArgumentException("the learning rate must be positive, got " + learningRate);
+        }
+        if (loraRank < 0) {
+            throw new IllegalArgumentException("the LoRA rank must be 0 (full fine-tuning) or positive, got " + loraRank);
+        }
+        if (batchWindows < 1 || evalEvery < 1 || patience < 0) {
+            throw new IllegalArgumentException("batchWindows and evalEvery must be at least 1 and patience at least 0");
+        }
+        if (schedule == null) {
+            throw new IllegalArgumentException("a schedule is required");
+        }
+    }
+
+    /** Full fine-tuning with the defaults measured on stories260K (see the recover package's README numbers). */
+    public static RecoveryOptions defaults(int steps) {
+        return new RecoveryOptions(steps, 1e-3, Schedule.COSINE, 0, 8, 25, 0, 1);
+    }
+
+    public RecoveryOptions withLearningRate(double lr) {
+        return new RecoveryOptions(steps, lr, schedule, loraRank, batchWindows, evalEvery, patience, seed);
+    }
+
+    public RecoveryOptions withSchedule(Schedule s) {
+        return new RecoveryOptions(steps, learningRate, s, loraRank, batchWindows, evalEvery, patience, seed);
+    }
+
+    public RecoveryOptions withLoraRank(int rank) {
+        return new RecoveryOptions(steps, learningRate, schedule, rank, batchWindows, evalEvery, patience, seed);
+    }
+
+    public RecoveryOptions withBatchWindows(int b) {
+        return new RecoveryOptions(steps, learningRate, schedule, loraRank, b, evalEvery, patience, seed);
+    }
+
+    public RecoveryOptions withEvalEvery(int e) {
+        return new RecoveryOptions(steps, learningRate, schedule, loraRank, batchWindows, e, patience, seed);
+    }
+
+    public RecoveryOptions withPatience(int p) {
+        return new RecoveryOptions(steps, learningRate, schedule, loraRank, batchWindows, evalEvery, p, seed);
+    }
+
+    public RecoveryOptions withSeed(long s) {
+        return new RecoveryOptions(steps, learningRate, schedule, loraRank, batchWindows, evalEvery, patience, s);
+    }
+
+    /** The schedule as a DJL tracker; DJL's Adam asks it for step t = 1, 2, ... */
+    Tracker learningRateTracker() {
+        float lr = (float) learningRate;
+        int warmUp = steps / 20;
+        if (schedule == Schedule.CONSTANT || steps - warmUp < 1) {
+            return Tracker.fixed(lr);
+        }
+        Tracker cosine = CosineTracker.builder().setBaseValue(lr).optFinalValue(lr / 10).setMaxUpdates(steps - warmUp)
+                .build();
+        return warmUp == 0 ? cosine
+                : WarmUpTracker.builder().setMainTracker(cosine).optWarmUpSteps(warmUp).optWarmUpBeginValue(lr / 10)
+                        .build();
+    }
+}

@@ -1,0 +1,137 @@
+package ai.hfprune.engine.recover;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import ai.hfprune.engine.nn.GradientLock;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What recovery relies on DJL for, checked rather than assumed: Adam changes the model's own arrays in place by the
+ * Adam formula and zeroes their gradients (PyTorch would otherwise add the next step's gradient to this one's), and
+ * a training step leaves no array behind in any manager.
+ */
+@ExtendWith(OneThread.class)
+class RecoveryMechanicsTest {
+
+    private static final String NAME = "model.layers.0.mlp.up_proj.weight";
+
+    @Test
+    void adamUpdatesTheModelsArraysInPlaceAndZeroesTheirGradients() {
+        float lr = 0.01f;
+        try (TinyDistillation tiny = new TinyDistillation("Qwen2ForCausalLM", 3); Adaptation student = tiny.adaptation(0);
+             ClosableAdam adam = new ClosableAdam(Optimizer.adam().optLearningRateTracker(Tracker.fixed(lr)))) {
+            NDArray p = student.parameters().get(NAME);
+            assertSame(student.model().layers().get(0).upProj(), p, "the optimizer sees the forward pass's array");
+            TeacherTargets targets = tiny.live(TinyDistillation.windows(37, 2, 6, 1));
+            DistillationTrainer trainer = new DistillationTrainer(targets, student, adam);
+            int[] batch = TinyDistillation.all(2);
+            double before = HeldOutKl.of(targets, student, 2);
+            synchronized (GradientLock.LOCK) {
+                trainer.backward(batch);
+                double[] g = gradient(p);
+                double[] w0 = p.toDoubleArray();
+                trainer.update();
+                double[] w1 = p.toDoubleArray();
+                assertTrue(Arrays.stream(g).anyMatch(x -> Math.abs(x) > 1e-6), "a gradient to check");
+                // DJL 0.36 (Adam.update + the native adamUpdate), step t = 1, in its float32 constants
+                float beta1 = 0.9f;
+                float beta2 = 0.999f;
+                float epsilon = 1e-8f;
+                float correction = (float) (lr * Math.sqrt(1.0 - Math.pow(beta2, 1)) / (1.0 - Math.pow(beta1, 1)));
+                for (int i = 0; i < g.length; i++) {
+                    double m = (double) (1 - beta1) * g[i];
+                    double v = (double) (1 - beta2) * g[i] * g[i];
+                    double expected = w0[i] - m * correction / (Math.sqrt(v) + epsilon);
+                    assertEquals(expected, w1[i], 1e-12, "element " + i);
+                }
+                assertTrue(Arrays.stream(gradient(p)).allMatch(x -> x == 0), "the gradient was zeroed");
+            }
+            assertNotEquals(before, HeldOutKl.of(targets, student, 2), "the forward pass sees the update");
+            assertEquals(2 * student.parameters().size(), adam.stateArrays(), "a mean and a variance per parameter");
+        }
+    }
+
+    @Test
+    void withoutZeroingPyTorchWouldAccumulate() {
+        try (TinyDistillation tiny = new TinyDistillation("Qwen3ForCausalLM", 3); Adaptation student = tiny.adaptation(0);
+             ClosableAdam adam = new ClosableAdam(Optimizer.adam())) {
+            DistillationTrainer trainer = new DistillationTrainer(tiny.live(TinyDistillation.windows(37, 2, 6, 2)), student, adam);
+            int[] batch = TinyDistillation.all(2);
+            NDArray p = student.parameters().get(NAME);
+            synchronized (GradientLock.LOCK) {
+                trainer.backward(batch);
+                double[] once = gradient(p);
+                trainer.backward(batch);
+                double[] twice = gradient(p);
+                for (int i = 0; i < once.length; i++) {
+                    assertEquals(2 * once[i], twice[i], 1e-12 * Math.max(1, Math.abs(once[i])));
+                }
+                InPlace.zeroGradients(student);
+            }
+            // a full step: its gradients are gone before the next one starts
+            trainer.step(batch);
+            assertTrue(Arrays.stream(gradient(p)).allMatch(x -> x == 0));
+        }
+    }
+
+    @Test
+    void stepsLeaveNoArraysBehind() {
+        for (int rank : new int[] {0, 2}) {
+            for (long budget : new long[] {0, Long.MAX_VALUE}) { // the teacher per batch, or cached
+                try (TinyDistillation tiny = new TinyDistillation("Qwen2ForCausalLM", 4); Adaptation student = tiny.adaptation(rank);
+                     ClosableAdam adam = new ClosableAdam(Optimizer.adam());
+                     TeacherTargets targets = TeacherTargets.of(tiny.teacher, TinyDistillation.windows(37, 5, 6, 3), 2, budget)) {
+                    String what = "rank " + rank + (targets.isCached() ? ", cached" : ", live");
+                    DistillationTrainer trainer = new DistillationTrainer(targets, student, adam);
+                    TrainingBatches batches = new TrainingBatches(targets.size(), 2, 1);
+                    trainer.step(batches.next()); // creates the optimizer state and the RoPE/mask caches
+                    HeldOutKl.of(targets, student, 2);
+                    student.export();
+                    int studentArrays = student.model().manager().getManagedArrays().size();
+                    int teacherArrays = tiny.teacher.manager().getManagedArrays().size();
+                    int states = adam.stateArrays();
+                    for (int i = 0; i < 10; i++) {
+                        trainer.step(batches.next());
+                        HeldOutKl.of(targets, student, 2);
+                        student.export();
+                    }
+                    assertEquals(studentArrays, student.model().manager().getManagedArrays().size(), what);
+                    assertEquals(teacherArrays, tiny.teacher.manager().getManagedArrays().size(), what);
+                    assertEquals(states, adam.stateArrays(), what);
+                    assertEquals(2 * student.parameters().size(), states, what);
+                }
+            }
+        }
+    }
+
+    @Test
+    void trainingBatchesVisitEveryWindowOncePerPass() {
+        TrainingBatches batches = new TrainingBatches(7, 3, 42);
+        int[] seen = new int[7];
+        for (int b = 0; b < 7; b++) { // 21 windows: exactly three passes
+            for (int w : batches.next()) {
+                seen[w]++;
+            }
+        }
+        assertArrayEquals(new int[] {3, 3, 3, 3, 3, 3, 3}, seen);
+        assertArrayEquals(new TrainingBatches(7, 3, 42).next(), new TrainingBatches(7, 3, 42).next(), "seeded");
+        assertNotEquals(Arrays.toString(new TrainingBatches(7, 7, 42).next()), Arrays.toString(HeldOutKl.range(0, 7)),
+                "shuffled");
+    }
+
+    private static double[] gradient(NDArray p) {
+        try (NDArray g = p.getGradient()) {
+            return g.toDoubleArray();
+        }
+    }
+}
