@@ -35,8 +35,8 @@ public final class Recovery {
         TrainingBatches batches = new TrainingBatches(trainWindows.length, options.batchWindows(), options.seed());
         long rssBefore = ProcessMemory.residentBytes().orElse(-1);
         ProcessMemory.resetPeak();
-        try (Adaptation student = Adaptation.of(prunedConfig, prunedWeights, teacher.dataType(), options.loraRank(),
-                options.seed());
+        try (Adaptation student = Adaptation.of(prunedConfig, prunedWeights, teacher.manager().getDevice(),
+                teacher.dataType(), options.loraRank(), options.seed());
              ClosableAdam adam = new ClosableAdam(Optimizer.adam().optLearningRateTracker(options.learningRateTracker()));
              TeacherTargets train = TeacherTargets.of(teacher, trainWindows, options.batchWindows(),
                      TeacherTargets.DEFAULT_BUDGET_BYTES);
