@@ -1,5 +1,6 @@
 package ai.hfprune.engine.recover;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.hfprune.engine.io.MapTensorSource;
@@ -18,9 +19,13 @@ import java.util.function.Function;
  */
 interface Adaptation extends AutoCloseable {
 
-    /** @param loraRank 0 for full fine-tuning, else the adapters' rank R */
-    static Adaptation of(ModelConfig config, TensorSource weights, DataType dataType, int loraRank, long seed) {
-        LlamaModel model = LlamaModel.load(config, weights, LlamaModel.defaultDevice(), dataType);
+    /**
+     * @param device   the teacher's: the student's logits meet the teacher's in one loss
+     * @param loraRank 0 for full fine-tuning, else the adapters' rank R
+     */
+    static Adaptation of(ModelConfig config, TensorSource weights, Device device, DataType dataType, int loraRank,
+                         long seed) {
+        LlamaModel model = LlamaModel.load(config, weights, device, dataType);
         try {
             return loraRank == 0 ? new FullFineTuning(model, weights) : new LoraAdapters(model, weights, loraRank, seed);
         } catch (RuntimeException e) {

@@ -33,9 +33,10 @@ public final class Recovery {
                     + "training helped");
         }
         TrainingBatches batches = new TrainingBatches(trainWindows.length, options.batchWindows(), options.seed());
+        long rssBefore = ProcessMemory.residentBytes().orElse(-1);
         ProcessMemory.resetPeak();
-        try (Adaptation student = Adaptation.of(prunedConfig, prunedWeights, teacher.dataType(), options.loraRank(),
-                options.seed());
+        try (Adaptation student = Adaptation.of(prunedConfig, prunedWeights, teacher.manager().getDevice(),
+                teacher.dataType(), options.loraRank(), options.seed());
              ClosableAdam adam = new ClosableAdam(Optimizer.adam().optLearningRateTracker(options.learningRateTracker()));
              TeacherTargets train = TeacherTargets.of(teacher, trainWindows, options.batchWindows(),
                      TeacherTargets.DEFAULT_BUDGET_BYTES);
@@ -70,7 +71,7 @@ public final class Recovery {
                     }
                 }
             }
-            return new RecoveryResult(best.weights, before, best.kl, step, best.step, reason,
+            return new RecoveryResult(best.weights, before, best.kl, step, best.step, reason, rssBefore,
                     ProcessMemory.peakResidentBytes().orElse(-1));
         }
     }

@@ -4,8 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.hfprune.engine.nn.GradientLock;
-import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.util.Arrays;
 
@@ -127,6 +127,19 @@ class RecoveryMechanicsTest {
         assertArrayEquals(new TrainingBatches(7, 3, 42).next(), new TrainingBatches(7, 3, 42).next(), "seeded");
         assertNotEquals(Arrays.toString(new TrainingBatches(7, 7, 42).next()), Arrays.toString(HeldOutKl.range(0, 7)),
                 "shuffled");
+    }
+
+    @Test
+    void cosineScheduleWarmsUpThenDecaysToATenth() {
+        Tracker t = RecoveryOptions.defaults(100).withLearningRate(1e-3).learningRateTracker(); // warm-up: 5 steps
+        assertEquals(1e-4 + 0.9e-3 / 5, t.getNewValue(1), 1e-9, "DJL's Adam asks for t = 1 first");
+        assertEquals(1e-3, t.getNewValue(5), 1e-9, "peak after the warm-up");
+        assertEquals(1e-4 + 0.9e-3 * (1 + Math.cos(Math.PI * 50 / 95)) / 2, t.getNewValue(55), 1e-9);
+        assertEquals(1e-4, t.getNewValue(100), 1e-9, "a tenth at the last step");
+        Tracker constant = RecoveryOptions.defaults(100).withSchedule(RecoveryOptions.Schedule.CONSTANT)
+                .learningRateTracker();
+        assertEquals(1e-3, constant.getNewValue(1), 1e-9);
+        assertEquals(1e-3, constant.getNewValue(100), 1e-9);
     }
 
     private static double[] gradient(NDArray p) {

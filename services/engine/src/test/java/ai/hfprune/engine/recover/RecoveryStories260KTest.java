@@ -7,10 +7,10 @@ import ai.hfprune.engine.io.TensorSource;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.recover.RecoveryOptions.Schedule;
 import ai.hfprune.engine.recover.RecoveryResult.StopReason;
-import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -43,7 +43,7 @@ final class TinyDistillation implements AutoCloseable {
 
     /** A student in float64 with {@code loraRank} adapters (0: every weight trainable). */
     Adaptation adaptation(int loraRank) {
-        return Adaptation.of(student.config(), student.weights(), DataType.FLOAT64, loraRank, 11);
+        return Adaptation.of(student.config(), student.weights(), Device.cpu(), DataType.FLOAT64, loraRank, 11);
     }
 
     /** The teacher's targets on {@code windows}, by a forward pass per batch. */
