@@ -106,7 +106,10 @@ record FidelityStudy(String model, String sha256, long denseParameters, Path cal
                             setting.mlpRatio(), setting.attnRatio(), parameters(setting), method.label));
                     for (int i = 0; i < criteria.size(); i++) {
                         double[] v = values(criteria.get(i), setting, method, metric.value());
-                        String cell = sig(means[i]) + (v.length > 1 ? " ± " + sig(sd(v), 2) : "");
+                        double sd = sd(v);
+                        // a criterion that reads no data (magnitude, random) cuts the same set every time: its spread is 0
+                        // up to the rounding of the mean
+                        String cell = sig(means[i]) + (v.length > 1 ? " ± " + (sd <= 1e-12 * Math.abs(means[i]) ? "0" : sig(sd, 2)) : "");
                         row.append(' ').append(means[i] == best && criteria.size() > 1 ? "**" + cell + "**" : cell).append(" |");
                     }
                     line(s, "%s", row);

@@ -21,6 +21,10 @@ import ai.hfprune.engine.prune.ParameterCount;
 import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PrunedModel;
 import ai.hfprune.engine.prune.Pruner;
+import ai.hfprune.engine.recover.Recovery;
+import ai.hfprune.engine.recover.RecoveryListener;
+import ai.hfprune.engine.recover.RecoveryOptions;
+import ai.hfprune.engine.recover.RecoveryResult;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import me.tongfei.progressbar.ProgressBar;
@@ -106,6 +110,19 @@ public class FidelityStudyCommand implements Callable<Integer> {
     @Option(names = "--damping", defaultValue = "" + Compensation.DEFAULT_DAMPING, paramLabel = "λ", description = "Damping of the refit (default: ${DEFAULT-VALUE}).")
     double damping;
 
+    @Option(names = "--recover-steps", defaultValue = "500", paramLabel = "N",
+            description = "Method recover: Adam steps of self-distillation after the refit (default: ${DEFAULT-VALUE}).")
+    int recoverSteps;
+
+    @Option(names = "--recover-lr", defaultValue = "1e-3", paramLabel = "LR",
+            description = "Method recover: peak learning rate (default: ${DEFAULT-VALUE}).")
+    double recoverLr;
+
+    @Option(names = "--recover-held-out", defaultValue = "32", paramLabel = "N",
+            description = "Method recover: the last N windows of each calibration set stop training early; it trains on"
+                    + " the others (default: ${DEFAULT-VALUE}).")
+    int recoverHeldOut;
+
     @Option(names = "--seq-len", defaultValue = "128", description = "Tokens per window, T, for calibration and evaluation (default: ${DEFAULT-VALUE}).")
     int seqLen;
 
@@ -161,7 +178,8 @@ public class FidelityStudyCommand implements Callable<Integer> {
                                 PrunedModel measured = switch (method) {
                                     case MASK -> cut;
                                     case LSTSQ -> refit = Refit.apply(checkpoint.weights(), cut, c.stats(), damping);
-                                    case RECOVER -> throw new HfpruneException("recovery is not available yet");
+                                    case RECOVER -> recover(dense, refit != null ? refit
+                                            : Refit.apply(checkpoint.weights(), cut, c.stats(), damping), calibration);
                                 };
                                 WindowMetrics m = evaluate(measured, dense, evaluation, bar);
                                 results.add(new FidelityStudy.Result(criterion, setting, method, set, measured.parameters(),
@@ -224,6 +242,19 @@ public class FidelityStudyCommand implements Callable<Integer> {
             totals.forEach((c, p) -> scores.put(c, Finalizer.finalize(p, dense, seed)));
             return new Calibrated(scores, stats.drain());
         }
+    }
+
+    /** Self-distillation on the calibration set, its last windows held out for early stopping. */
+    private PrunedModel recover(LlamaModel dense, PrunedModel refit, int[][] calibration) {
+        int heldOut = Math.min(recoverHeldOut, calibration.length - 1);
+        if (heldOut < 1) {
+            throw new HfpruneException("method recover needs at least 2 calibration windows per set");
+        }
+        int[][] train = Arrays.copyOfRange(calibration, 0, calibration.length - heldOut);
+        int[][] held = Arrays.copyOfRange(calibration, calibration.length - heldOut, calibration.length);
+        RecoveryOptions options = RecoveryOptions.defaults(recoverSteps).withLearningRate(recoverLr);
+        RecoveryResult r = Recovery.run(dense, refit.config(), refit.weights(), train, held, options, RecoveryListener.NONE);
+        return new PrunedModel(refit.config(), r.weights(), refit.plan());
     }
 
     private WindowMetrics evaluate(PrunedModel pruned, LlamaModel dense, int[][] evaluation, ProgressBar bar) {

@@ -16,6 +16,7 @@ import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PruneReport;
 import ai.hfprune.engine.prune.PrunedModel;
 import ai.hfprune.engine.prune.Pruner;
+import ai.hfprune.engine.recover.RecoveryResult;
 import ai.hfprune.engine.prune.ScoresCheck;
 import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine.Command;
@@ -82,6 +83,9 @@ public class PruneCommand implements Callable<Integer> {
             description = "Damping of the refit, relative to the mean kept Gram diagonal (default: ${DEFAULT-VALUE}).")
     double damping;
 
+    @Mixin
+    RecoveryOption recovery;
+
     @Option(names = "--max-shard-size", defaultValue = "2GB", paramLabel = "SIZE",
             description = "Split model.safetensors into shards above this size (default: ${DEFAULT-VALUE}).")
     String maxShardSize;
@@ -107,7 +111,12 @@ public class PruneCommand implements Callable<Integer> {
         HfExport.Options export = new HfExport.Options(ByteSizes.parse("--max-shard-size", maxShardSize), force);
         Compensation compensation = Compensation.parse(compensate);
         Compensation.checkDamping(damping);
+        recovery.check();
         checkScoreSource(compensation);
+        if (recovery.enabled() && scoresFile != null && recovery.data == null) {
+            throw new HfpruneException("--recover-steps with --scores needs --recover-data FILE: the scores file"
+                    + " does not say which text it was computed from");
+        }
         HfExport.checkOutput(model.path(), out, force);
 
         try (Checkpoint checkpoint = model.open()) {
@@ -134,12 +143,21 @@ public class PruneCommand implements Callable<Integer> {
             if (compensation == Compensation.LSTSQ) {
                 pruned = Refit.apply(checkpoint.weights(), pruned, stats, damping);
             }
+            RecoveryOption.Done recovered = null;
+            if (recovery.enabled()) {
+                Path calibration = scoresFile == null ? scoring.check() : null;
+                recovered = recovery.run(checkpoint, pruned, calibration, seqLen);
+                pruned = new PrunedModel(pruned.config(), recovered.result().weights(), pruned.plan());
+            }
             PruneReport report = PruneReport.of(checkpoint, scores, seqLen, pruned);
             report.setCompensation(compensation, damping, stats);
+            if (recovered != null) {
+                report.setRecovery(recovered.result(), recovered.options(), recovered.trainWindows(), recovered.heldOutWindows());
+            }
             try (ProgressBar bar = Progress.bar("save", pruned.parameters(), "param")) {
                 HfExport.save(checkpoint, pruned, report, out, export, bar::stepBy);
             }
-            printSummary(checkpoint, scores, pruned);
+            printSummary(checkpoint, scores, pruned, recovered);
         }
         return 0;
     }
@@ -171,7 +189,7 @@ public class PruneCommand implements Callable<Integer> {
         }
     }
 
-    private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned) {
+    private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned, RecoveryOption.Done recovered) {
         PrintWriter w = spec.commandLine().getOut();
         long before = ParameterCount.of(checkpoint.weights());
         long after = pruned.parameters();
@@ -188,6 +206,13 @@ public class PruneCommand implements Callable<Integer> {
         }
         if (compensation() == Compensation.LSTSQ) {
             w.printf("compensated: down_proj and o_proj of pruned layers refit by least squares (damping %s)%n", damping);
+        }
+        if (recovered != null) {
+            RecoveryResult r = recovered.result();
+            w.printf("recovered: held-out KL %.4f -> %.4f nats/token (%d windows; best at step %d of %d run, %s; peak RSS %s)%n",
+                    r.heldOutKlBefore(), r.heldOutKlAfter(), recovered.heldOutWindows(), r.bestStep(), r.stepsRun(),
+                    recovered.options().loraRank() == 0 ? "all weights" : "LoRA rank " + recovered.options().loraRank() + ", merged",
+                    r.peakRssBytes() < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.0f MiB", r.peakRssBytes() / 1048576.0));
         }
         w.printf("saved to %s (Hugging Face format%s)%n", out,
                 pruned.widths().isUniform() ? "" : "; per-layer widths in config.json need hfprune's loader");

@@ -149,6 +149,31 @@ class PruneCommandTest {
         assertRefused(List.of("--mlp-ratio", "0.2", "--damping", "-1"), "--damping must be a finite number");
     }
 
+    /** Recovery after the refit: the report records it, and the held-out KL never gets worse. */
+    @Test
+    void recoversBySelfDistillation() throws Exception {
+        Path out = tmp.resolve("recovered");
+        Result r = run("prune", "--model", model.toString(), "--data", data.toString(), "--criterion", "entropy",
+                "--seq-len", "32", "--max-windows", "8", "--mlp-ratio", "0.3", "--recover-steps", "12",
+                "--recover-windows", "8", "--recover-held-out", "4", "--lora-rank", "4", "--out", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("recovered: held-out KL") && r.out().contains("LoRA rank 4, merged"), r.out());
+        JsonNode rec = new ObjectMapper().readTree(out.resolve("prune-report.json").toFile()).get("recovery");
+        assertEquals(12, rec.get("steps").asInt());
+        assertEquals(4, rec.get("lora_rank").asInt());
+        assertEquals(8, rec.get("train_windows").asInt());
+        assertTrue(rec.get("held_out_kl_after").asDouble() <= rec.get("held_out_kl_before").asDouble(), rec.toString());
+        try (Checkpoint saved = Checkpoint.open(out)) {
+            assertEquals(120, saved.config().intermediateSize(), "merged adapters leave the shapes standard");
+        }
+
+        assertOneError(run("prune", "--model", model.toString(), "--scores", scores.toString(), "--stats", stats.toString(),
+                "--mlp-ratio", "0.2", "--recover-steps", "5", "--out", out.resolve("x").toString()),
+                "--recover-steps with --scores needs --recover-data");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--recover-steps", "-1"), "--recover-steps must be 0");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--recover-steps", "5", "--lora-rank", "-2"), "recovery: the LoRA rank");
+    }
+
     @Test
     void theRefitNeedsTheStatisticsOfTheSameModel() {
         Path out = tmp.resolve("out");

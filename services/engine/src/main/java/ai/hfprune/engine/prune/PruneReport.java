@@ -4,6 +4,8 @@ import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.recover.RecoveryOptions;
+import ai.hfprune.engine.recover.RecoveryResult;
 import ai.hfprune.engine.model.Checkpoint;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -106,6 +108,26 @@ public final class PruneReport {
             c.put("damping", damping);
             c.put("calibration_tokens", stats.tokens());
         }
+    }
+
+    /**
+     * Records the recovery by self-distillation: {@code "recovery":{"steps","steps_run","best_step","stop_reason",
+     * "learning_rate","lora_rank","train_windows","held_out_windows","held_out_kl_before","held_out_kl_after",
+     * "peak_rss_bytes"}}.
+     */
+    public void setRecovery(RecoveryResult r, RecoveryOptions options, int trainWindows, int heldOutWindows) {
+        ObjectNode o = root.putObject("recovery");
+        o.put("steps", options.steps());
+        o.put("steps_run", r.stepsRun());
+        o.put("best_step", r.bestStep());
+        o.put("stop_reason", r.stopReason().name().toLowerCase(java.util.Locale.ROOT));
+        o.put("learning_rate", options.learningRate());
+        o.put("lora_rank", options.loraRank());
+        o.put("train_windows", trainWindows);
+        o.put("held_out_windows", heldOutWindows);
+        o.put("held_out_kl_before", r.heldOutKlBefore());
+        o.put("held_out_kl_after", r.heldOutKlAfter());
+        o.put("peak_rss_bytes", r.peakRssBytes());
     }
 
     /** The report as JSON (a live view: changes are written by {@link #write}). */
