@@ -63,6 +63,9 @@ public class RecoveryOption {
         if (steps < 0) {
             throw new HfpruneException("--recover-steps must be 0 (no recovery) or positive, got " + steps);
         }
+        if (loraRank < 0) {
+            throw new HfpruneException("--lora-rank must be 0 (train every weight) or positive, got " + loraRank);
+        }
         if (trainWindows < 1 || heldOutWindows < 1) {
             throw new HfpruneException("--recover-windows and --recover-held-out must be at least 1");
         }

@@ -171,7 +171,8 @@ class PruneCommandTest {
                 "--mlp-ratio", "0.2", "--recover-steps", "5", "--out", out.resolve("x").toString()),
                 "--recover-steps with --scores needs --recover-data");
         assertRefused(List.of("--mlp-ratio", "0.2", "--recover-steps", "-1"), "--recover-steps must be 0");
-        assertRefused(List.of("--mlp-ratio", "0.2", "--recover-steps", "5", "--lora-rank", "-2"), "recovery: the LoRA rank");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--recover-steps", "5", "--lora-rank", "-2"), "--lora-rank must be 0");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--recover-steps", "5", "--recover-lr", "0"), "recovery: the learning rate");
     }
 
     @Test

@@ -1,5 +1,6 @@
 package ai.hfprune.engine.eval;
 
+import ai.hfprune.engine.nn.TokenArrays;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.hfprune.engine.nn.ActivationTap;

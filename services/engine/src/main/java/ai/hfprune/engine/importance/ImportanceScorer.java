@@ -12,6 +12,7 @@ import ai.hfprune.engine.compensate.GramAccumulator;
 import ai.hfprune.engine.nn.ActivationTap;
 import ai.hfprune.engine.nn.GradientLock;
 import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.nn.TokenArrays;
 
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -81,7 +82,7 @@ public final class ImportanceScorer {
             return out;
         }
         try (NDManager batch = model.manager().newSubManager()) {
-            NDArray inputIds = batch.create(toLongs(windows), new Shape(windows.length, windows[0].length));
+            NDArray inputIds = TokenArrays.ids(batch, windows);
             if (stats != null) {
                 stats.countBatch(windows.length, tokens);
             }
@@ -112,20 +113,6 @@ public final class ImportanceScorer {
             }
         }
         return out;
-    }
-
-    private static long[] toLongs(int[][] windows) {
-        int t = windows[0].length;
-        long[] ids = new long[windows.length * t];
-        for (int w = 0; w < windows.length; w++) {
-            if (windows[w].length != t) {
-                throw new IllegalArgumentException("windows of one batch must have the same length");
-            }
-            for (int i = 0; i < t; i++) {
-                ids[w * t + i] = windows[w][i];
-            }
-        }
-        return ids;
     }
 
     /** The tap that keeps A and O of every layer and, for gradient criteria, adds a zero probe to each. */

@@ -1,5 +1,6 @@
 package ai.hfprune.engine.recover;
 
+import ai.hfprune.engine.nn.TokenArrays;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -46,12 +47,12 @@ final class DistillationTrainer {
     double backward(int[] batch) {
         try (NDManager studentBatch = student.model().manager().newSubManager()) {
             NDArray teacherLogits = teacher.logits(studentBatch, batch);
-            NDArray studentIds = TokenIds.of(studentBatch, teacher.windows(batch));
+            NDArray studentIds = TokenArrays.ids(studentBatch, teacher.windows(batch));
             synchronized (GradientLock.LOCK) {
                 try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                     NDArray loss = DistillationLoss.of(student.logits(studentIds), teacherLogits);
                     JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
-                    return TokenIds.scalar(loss);
+                    return TokenArrays.scalar(loss);
                 }
             }
         }

@@ -1,5 +1,6 @@
 package ai.hfprune.engine.recover;
 
+import ai.hfprune.engine.nn.TokenArrays;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
@@ -21,10 +22,10 @@ final class HeldOutKl {
             int[] indices = range(start, Math.min(heldOut.size(), start + batchWindows));
             try (NDManager batch = student.model().manager().newSubManager()) {
                 int[][] windows = heldOut.windows(indices);
-                NDArray studentLogits = student.logits(TokenIds.of(batch, windows));
+                NDArray studentLogits = student.logits(TokenArrays.ids(batch, windows));
                 NDArray teacherLogits = heldOut.logits(batch, indices);
                 long n = (long) windows.length * windows[0].length;
-                klSum += TokenIds.scalar(DistillationLoss.of(studentLogits, teacherLogits)) * n;
+                klSum += TokenArrays.scalar(DistillationLoss.of(studentLogits, teacherLogits)) * n;
                 positions += n;
             }
         }

@@ -1,5 +1,6 @@
 package ai.hfprune.engine.recover;
 
+import ai.hfprune.engine.nn.TokenArrays;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -53,7 +54,7 @@ final class TeacherTargets implements AutoCloseable {
             int start = 0;
             for (int[][] batch : CalibrationData.batches(windows, batchWindows)) {
                 try (NDManager scratch = teacher.manager().newSubManager()) {
-                    NDArray logp = teacher.forward(TokenIds.of(scratch, batch), ActivationTap.NONE).logSoftmax(-1);
+                    NDArray logp = teacher.forward(TokenArrays.ids(scratch, batch), ActivationTap.NONE).logSoftmax(-1);
                     cached.set(new NDIndex("{}:{}", start, start + batch.length), logp);
                 }
                 start += batch.length;
@@ -90,7 +91,7 @@ final class TeacherTargets implements AutoCloseable {
         if (cached == null) {
             // the forward pass's intermediates die with its own sub-manager; only the logits move to {@code into}
             try (NDManager scratch = teacher.manager().newSubManager()) {
-                NDArray logits = teacher.forward(TokenIds.of(scratch, windows(indices)), ActivationTap.NONE);
+                NDArray logits = teacher.forward(TokenArrays.ids(scratch, windows(indices)), ActivationTap.NONE);
                 logits.attach(into);
                 return logits;
             }

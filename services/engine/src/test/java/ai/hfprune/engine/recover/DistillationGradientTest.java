@@ -1,5 +1,6 @@
 package ai.hfprune.engine.recover;
 
+import ai.hfprune.engine.nn.TokenArrays;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.optimizer.Optimizer;
@@ -33,12 +34,12 @@ class DistillationGradientTest {
         try (TinyDistillation tiny = new TinyDistillation(architecture, 7); Adaptation student = tiny.adaptation(0);
              NDManager t = tiny.teacher.manager().newSubManager(); NDManager s = student.model().manager().newSubManager()) {
             int[][] windows = TinyDistillation.windows(37, 3, 6, 5);
-            NDArray teacherLogits = tiny.teacher.forward(TokenIds.of(t, windows), ActivationTap.NONE);
-            NDArray studentLogits = student.logits(TokenIds.of(s, windows));
+            NDArray teacherLogits = tiny.teacher.forward(TokenArrays.ids(t, windows), ActivationTap.NONE);
+            NDArray studentLogits = student.logits(TokenArrays.ids(s, windows));
             double expected = javaKl(teacherLogits.toDoubleArray(), studentLogits.toDoubleArray(), 37);
             assertTrue(expected > 0.01, "the pruned student differs from its teacher: " + expected);
-            assertEquals(expected, TokenIds.scalar(DistillationLoss.of(studentLogits, teacherLogits)), 1e-12);
-            assertEquals(0, TokenIds.scalar(DistillationLoss.of(teacherLogits, teacherLogits)), 1e-12);
+            assertEquals(expected, TokenArrays.scalar(DistillationLoss.of(studentLogits, teacherLogits)), 1e-12);
+            assertEquals(0, TokenArrays.scalar(DistillationLoss.of(teacherLogits, teacherLogits)), 1e-12);
             assertEquals(expected, HeldOutKl.of(tiny.live(windows), student, 2), 1e-12, "over two batches");
             try (TeacherTargets cached = TeacherTargets.of(tiny.teacher, windows, 2, Long.MAX_VALUE)) {
                 assertTrue(cached.isCached());

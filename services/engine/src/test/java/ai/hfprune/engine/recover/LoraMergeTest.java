@@ -1,5 +1,6 @@
 package ai.hfprune.engine.recover;
 
+import ai.hfprune.engine.nn.TokenArrays;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -99,14 +100,14 @@ class LoraMergeTest {
 
     private static double[] adaptedLogits(Adaptation lora, int[] tokens) {
         try (NDManager batch = lora.model().manager().newSubManager()) {
-            return lora.logits(TokenIds.of(batch, new int[][] {tokens})).toDoubleArray();
+            return lora.logits(TokenArrays.ids(batch, new int[][] {tokens})).toDoubleArray();
         }
     }
 
     private static double[] plainLogits(TinyDistillation tiny, TensorSource weights, int[] tokens) {
         try (LlamaModel model = LlamaModel.load(tiny.student.config(), weights, Device.cpu(), DataType.FLOAT64);
              NDManager batch = model.manager().newSubManager()) {
-            return model.forward(TokenIds.of(batch, new int[][] {tokens}), ActivationTap.NONE).toDoubleArray();
+            return model.forward(TokenArrays.ids(batch, new int[][] {tokens}), ActivationTap.NONE).toDoubleArray();
         }
     }
 

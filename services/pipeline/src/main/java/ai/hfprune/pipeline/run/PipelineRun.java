@@ -174,6 +174,10 @@ public final class PipelineRun implements AutoCloseable {
         s.append(String.format("calibration: %d tokens in %d batches%n", r.getTokens(), r.getBatches()));
         s.append(String.format("cut: mlp ratio %.2f, attention ratio %.2f, %s allocation%n", r.getMlpRatio(), r.getAttnRatio(),
                 r.getAllocation()));
+        if ("lstsq".equals(r.getCompensation())) {
+            s.append(String.format("compensation: least-squares refit of down_proj and o_proj on %d calibration tokens%n",
+                    r.getStatsTokens()));
+        }
         if (r.getStatus() != PruneStatus.FAILED) {
             s.append(String.format("parameters: %,d -> %,d (%.1f%%)%n", r.getParamsBefore(), r.getParamsAfter(),
                     100.0 * r.getParamsAfter() / r.getParamsBefore()));

@@ -1,17 +1,17 @@
-package ai.hfprune.engine.eval;
+package ai.hfprune.engine.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
-/** Moves token ids into NDArrays and results out of them. */
-final class TokenArrays {
+/** Moves token ids into NDArrays and results out of them: the one place scoring, evaluation and recovery do it. */
+public final class TokenArrays {
     private TokenArrays() {
     }
 
     /** Equal-length rows of token ids as an INT64 (rows, length) array in {@code manager}. */
-    static NDArray ids(NDManager manager, int[][] rows) {
+    public static NDArray ids(NDManager manager, int[][] rows) {
         int length = rows[0].length;
         long[] ids = new long[rows.length * length];
         for (int r = 0; r < rows.length; r++) {
@@ -26,7 +26,12 @@ final class TokenArrays {
     }
 
     /** The values of {@code x} in float64, whatever the model's data type. */
-    static double[] doubles(NDArray x) {
+    public static double[] doubles(NDArray x) {
         return x.toType(DataType.FLOAT64, false).toDoubleArray();
+    }
+
+    /** The value of a 0-d array, whatever its floating type. */
+    public static double scalar(NDArray x) {
+        return x.getDataType() == DataType.FLOAT64 ? x.getDouble() : x.toType(DataType.FLOAT64, false).getDouble();
     }
 }
