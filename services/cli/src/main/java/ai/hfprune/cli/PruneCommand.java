@@ -99,10 +99,6 @@ public class PruneCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    private Compensation compensation() {
-        return Compensation.parse(compensate);
-    }
-
     @Override
     public Integer call() {
         // Everything that can be refused without the model is refused first.
@@ -157,7 +153,7 @@ public class PruneCommand implements Callable<Integer> {
             try (ProgressBar bar = Progress.bar("save", pruned.parameters(), "param")) {
                 HfExport.save(checkpoint, pruned, report, out, export, bar::stepBy);
             }
-            printSummary(checkpoint, scores, pruned, recovered);
+            printSummary(checkpoint, scores, pruned, compensation, recovered);
         }
         return 0;
     }
@@ -189,7 +185,8 @@ public class PruneCommand implements Callable<Integer> {
         }
     }
 
-    private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned, RecoveryOption.Done recovered) {
+    private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned, Compensation compensation,
+                              RecoveryOption.Done recovered) {
         PrintWriter w = spec.commandLine().getOut();
         long before = ParameterCount.of(checkpoint.weights());
         long after = pruned.parameters();
@@ -204,7 +201,7 @@ public class PruneCommand implements Callable<Integer> {
                     p.originalKvGroups() + " -> " + p.keptKvGroups().length,
                     pruned.plan().options().skips(p.layer()) ? "  (skipped)" : "");
         }
-        if (compensation() == Compensation.LSTSQ) {
+        if (compensation == Compensation.LSTSQ) {
             w.printf("compensated: down_proj and o_proj of pruned layers refit by least squares (damping %s)%n", damping);
         }
         if (recovered != null) {

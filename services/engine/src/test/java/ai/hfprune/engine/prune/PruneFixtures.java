@@ -19,12 +19,12 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Shared helpers of the pruning tests: random scores, logits, and the dense model with pruned units zeroed. */
-final class PruneFixtures {
+public final class PruneFixtures {
     private PruneFixtures() {
     }
 
     /** Distinct random scores in (0, 1) for every neuron and head. */
-    static Scores randomScores(LayerWidths w, long seed) {
+    public static Scores randomScores(LayerWidths w, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         double[][] mlp = new double[w.numLayers()][];
         double[][] heads = new double[w.numLayers()][];

@@ -2,8 +2,6 @@ package ai.hfprune.engine.recover;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
-import ai.hfprune.engine.importance.Criterion;
-import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.io.MapTensorSource;
 import ai.hfprune.engine.model.LayerWidths;
 import ai.hfprune.engine.model.ModelConfig;
@@ -12,6 +10,7 @@ import ai.hfprune.engine.model.RopeStyle;
 import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.prune.Planner;
+import ai.hfprune.engine.prune.PruneFixtures;
 import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PrunedModel;
 import ai.hfprune.engine.prune.Pruner;
@@ -38,7 +37,7 @@ final class TinyDistillation implements AutoCloseable {
         teacher = LlamaModel.load(teacherConfig, teacherWeights, Device.cpu(), DataType.FLOAT64);
         LayerWidths widths = WeightCheck.layerWidths(teacherConfig, teacherWeights);
         student = Pruner.apply(teacherConfig, teacherWeights,
-                Planner.plan(widths, randomScores(widths, seed), PruneOptions.uniform(0.25, 0.5)));
+                Planner.plan(widths, PruneFixtures.randomScores(widths, seed), PruneOptions.uniform(0.25, 0.5)));
     }
 
     /** A student in float64 with {@code loraRank} adapters (0: every weight trainable). */
@@ -65,17 +64,6 @@ final class TinyDistillation implements AutoCloseable {
             }
         }
         return w;
-    }
-
-    private static Scores randomScores(LayerWidths w, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        double[][] mlp = new double[w.numLayers()][];
-        double[][] heads = new double[w.numLayers()][];
-        for (int l = 0; l < w.numLayers(); l++) {
-            mlp[l] = r.doubles(w.intermediateSize(l)).toArray();
-            heads[l] = r.doubles(w.numAttentionHeads(l)).toArray();
-        }
-        return new Scores(Criterion.RANDOM, 0, 0, mlp, heads);
     }
 
     @Override

@@ -2,7 +2,6 @@ package ai.hfprune.pipeline.aggregator;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.importance.Criterion;
-import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.schemas.ImportancePartial;
@@ -10,7 +9,6 @@ import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.streams.processor.api.ContextualProcessor;
 import org.apache.kafka.streams.processor.api.Record;
-import org.apache.kafka.streams.processor.api.RecordMetadata;
 
 import java.util.List;
 
@@ -47,11 +45,7 @@ final class PartialValidator extends ContextualProcessor<String, byte[], String,
         if (reason == null) {
             context().forward(record.withValue(new Validated.Valid(partial)));
         } else {
-            RecordMetadata origin = context().recordMetadata().orElseThrow();
-            DeadLetters.headers(reason, origin.topic(), origin.partition(), origin.offset(), "aggregator")
-                    .forEach(record.headers()::add);
-            deadLetters.increment();
-            context().forward(record.withValue(new Validated.Invalid(record.value(), reason)));
+            Validated.forwardInvalid(context(), record, reason, deadLetters);
         }
     }
 

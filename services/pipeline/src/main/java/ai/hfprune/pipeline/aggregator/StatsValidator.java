@@ -2,7 +2,6 @@ package ai.hfprune.pipeline.aggregator;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.importance.Criterion;
-import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.GramChunks;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
@@ -12,7 +11,6 @@ import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.streams.processor.api.ContextualProcessor;
 import org.apache.kafka.streams.processor.api.Record;
-import org.apache.kafka.streams.processor.api.RecordMetadata;
 
 import java.util.HashSet;
 import java.util.List;
@@ -53,10 +51,7 @@ final class StatsValidator extends ContextualProcessor<String, byte[], String, V
             context().forward(record.withValue(new Validated.ValidChunk(chunk)));
             return;
         }
-        RecordMetadata origin = context().recordMetadata().orElseThrow();
-        DeadLetters.headers(reason, origin.topic(), origin.partition(), origin.offset(), "aggregator").forEach(record.headers()::add);
-        deadLetters.increment();
-        context().forward(record.withValue(new Validated.Invalid(record.value(), reason)));
+        Validated.forwardInvalid(context(), record, reason, deadLetters);
         if (chunk != null && routable(record.key(), chunk)) {
             context().forward(new Record<>(record.key(), (Validated) new Validated.LostChunk(chunk.getModel(), chunk.getGroupId(), reason),
                     record.timestamp()));

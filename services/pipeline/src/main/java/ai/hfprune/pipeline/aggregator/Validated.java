@@ -1,8 +1,13 @@
 package ai.hfprune.pipeline.aggregator;
 
+import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.ModelId;
 import ai.hfprune.schemas.StatsPartial;
+import io.micrometer.core.instrument.Counter;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.processor.api.RecordMetadata;
 
 /**
  * A record that passed validation (a partial or a stats chunk), or the raw bytes of one that did not, with the reason;
@@ -17,6 +22,18 @@ sealed interface Validated {
     }
 
     record Invalid(byte[] value, String reason) implements Validated {
+    }
+
+    /**
+     * Forwards {@code record} as {@link Invalid}, its reason and origin in dead-letter headers, and counts it: the one
+     * way both validators turn a bad record into a dead letter.
+     */
+    static void forwardInvalid(ProcessorContext<String, Validated> context, Record<String, byte[]> record, String reason,
+                               Counter deadLetters) {
+        RecordMetadata origin = context.recordMetadata().orElseThrow();
+        DeadLetters.headers(reason, origin.topic(), origin.partition(), origin.offset(), "aggregator").forEach(record.headers()::add);
+        deadLetters.increment();
+        context.forward(record.withValue(new Invalid(record.value(), reason)));
     }
 
     /** A chunk of group {@code groupId} went to the dead-letter topic: the group can never be complete. */
