@@ -116,7 +116,7 @@ public final class ServiceCommands {
     static class Pruner extends ServiceCommand {
         @Override
         AutoCloseable start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
-            PrunerService service = new PrunerService(config, topics, checkpoint, metrics.registry());
+            PrunerService service = new PrunerService(config, topics, checkpoint, metrics.registry(), System.out::println);
             service.start();
             return service;
         }

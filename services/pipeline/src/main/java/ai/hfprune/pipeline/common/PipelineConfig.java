@@ -45,6 +45,15 @@ public final class PipelineConfig {
         setting("prune.compensate", "lstsq",
                 "none or lstsq: refit the kept columns of down_proj and o_proj by least squares on the calibration Gram statistics; scorers compute the statistics iff lstsq");
         setting("prune.damping", String.valueOf(Compensation.DEFAULT_DAMPING), "damping of the refit, relative to the mean kept Gram diagonal");
+        setting("prune.recover.steps", "0",
+                "after the cut and the refit, at most this many Adam steps of self-distillation towards the dense model (0: none)");
+        setting("prune.recover.lr", "", "peak learning rate of recovery; empty: 1e-3 for all weights, 1e-2 for LoRA");
+        setting("prune.recover.lora.rank", "0", "0: recovery trains every weight; R > 0: rank-R LoRA adapters, merged at the end");
+        setting("prune.recover.windows", "256",
+                "training windows of recovery: the first of the calibration stream (calibration-batches, in the sampler's order)");
+        setting("prune.recover.held.out", "32",
+                "windows after those, held out to stop recovery early (a stream with fewer has both scaled down)");
+        setting("pruner.recover.read.timeout.ms", "120000", "how long the pruner reads calibration-batches for recovery's windows");
         setting("stats.chunk.bytes", String.valueOf(4 << 20),
                 "most bytes of Gram values in one stats record (scorers' stats-partials, the aggregator's calibration-stats); a record holds at least one row");
         setting("scorer.stats.flush.tokens", String.valueOf(1 << 18),

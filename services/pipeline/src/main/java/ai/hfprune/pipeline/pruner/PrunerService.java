@@ -25,6 +25,7 @@ import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
+import ai.hfprune.pipeline.scorer.TokenBatchValidator;
 import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.LayerKept;
 import ai.hfprune.schemas.LayerScores;
@@ -53,12 +54,14 @@ import org.slf4j.LoggerFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * The pruner service: for each {@link PruneTrigger}, finalizes the snapshot's sums into scores, plans and applies the
@@ -66,8 +69,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * against the dense model on held-out text, and publishes a {@link PruneResult}, in one Kafka transaction with the
  * trigger's offset. With {@code prune.compensate=lstsq} the cut is followed by the least-squares refit of the kept
  * columns ({@link Refit}) on the version's calibration statistics, read from calibration-stats ({@link StatsReader});
- * a version without complete statistics fails (a FAILED result that says what is missing). A version whose kept set
- * (and, with the refit, whose statistics' tokens) equal the previous one's is not written again.
+ * a version without complete statistics fails (a FAILED result that says what is missing). With
+ * {@code prune.recover.steps} > 0 the model is then recovered by self-distillation ({@link PrunerRecovery}) before it
+ * is evaluated and written. A version whose kept set (and, with the refit, whose statistics' tokens, and with
+ * recovery, whose recovery windows) equal the previous one's is not written again.
  */
 public final class PrunerService implements AutoCloseable {
 
@@ -82,9 +87,14 @@ public final class PrunerService implements AutoCloseable {
     private final Map<String, List<LayerKept>> previousKept = new ConcurrentHashMap<>();
     private final Map<String, String> previousPath = new ConcurrentHashMap<>();
     private final Map<String, Long> previousStatsTokens = new ConcurrentHashMap<>();
+    private final Map<String, Integer> previousRecoveryWindows = new ConcurrentHashMap<>();
+    private final Map<String, Map<String, Double>> previousMetrics = new ConcurrentHashMap<>();
     private final Compensation compensation;
     private final double damping;
+    private final RecoverySettings recoverySettings;
+    private final Consumer<String> progress;
     private StatsReader statsReader;
+    private PrunerRecovery recovery;
     private final Map<String, Map<String, AtomicReference<Double>>> gauges = new ConcurrentHashMap<>();
 
     private LlamaModel dense;
@@ -94,10 +104,18 @@ public final class PrunerService implements AutoCloseable {
     private KafkaProducer<byte[], byte[]> producer;
     private Thread thread;
     private volatile boolean running;
+    private int crashAtRecoveryStep;
 
-    /** The checkpoint stays the caller's and must stay open while the pruner runs. */
+    /** The checkpoint stays the caller's and must stay open while the pruner runs; progress is logged. */
     public PrunerService(PipelineConfig config, Topics topics, Checkpoint checkpoint, MeterRegistry meters) {
+        this(config, topics, checkpoint, meters, LOG::info);
+    }
+
+    /** @param progress told of long work (recovery), a line at a time */
+    public PrunerService(PipelineConfig config, Topics topics, Checkpoint checkpoint, MeterRegistry meters,
+                         Consumer<String> progress) {
         this.config = config;
+        this.progress = progress;
         this.checkpoint = checkpoint;
         this.model = ModelInfo.of(checkpoint);
         this.meters = meters;
@@ -106,6 +124,7 @@ public final class PrunerService implements AutoCloseable {
         config.validateStats();
         this.compensation = config.compensation();
         this.damping = config.damping();
+        this.recoverySettings = RecoverySettings.of(config);
     }
 
     /**
@@ -133,6 +152,23 @@ public final class PrunerService implements AutoCloseable {
         c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
         consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         statsReader = new StatsReader(bootstrap, topics, model, config.prunerStatsTimeoutMillis());
+        if (recoverySettings.enabled()) {
+            TokenBatchValidator batches = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
+                    topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"),
+                    EnumSet.allOf(Criterion.class));
+            recovery = new PrunerRecovery(recoverySettings, new RecoveryWindows(bootstrap, topics, batches,
+                    recoverySettings.readTimeoutMillis()), meters, progress);
+            if (crashAtRecoveryStep > 0) {
+                recovery.testListener = new ai.hfprune.engine.recover.RecoveryListener() {
+                    @Override
+                    public void step(int step, int total, double loss) {
+                        if (step == crashAtRecoveryStep) {
+                            throw new Error("a crash at recovery step " + step + " (test)"); // not a RuntimeException: no FAILED result
+                        }
+                    }
+                };
+            }
+        }
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, prefix + "pruner-" + config.instanceId());
@@ -216,16 +252,29 @@ public final class PrunerService implements AutoCloseable {
             double changed = KeptSets.changed(previousKept.get(key), kept);
             long statsTokens = stats == null ? 0 : stats.tokens();
             boolean sameStats = statsTokens == previousStatsTokens.getOrDefault(key, -1L) || stats == null;
+            PrunerRecovery.Windows recoveryWindows = recovery == null ? null : recovery.windows();
+            int recoveryCount = recoveryWindows == null ? 0 : recoveryWindows.count();
+            boolean sameRecovery = recoveryCount == previousRecoveryWindows.getOrDefault(key, -1) || recovery == null;
             result.setKept(kept).setKeptChanged(changed).setParamsAfter(ParameterCount.of(pruned.weights()));
-            Map<String, Double> metrics = evaluate(pruned);
+            boolean unchanged = changed == 0.0 && sameStats && sameRecovery && previousMetrics.containsKey(key);
+            PrunerRecovery.Recovered recovered = null;
+            if (recovery != null && !unchanged) {
+                recovered = recovery.recover(dense, pruned, trigger, recoveryWindows);
+                pruned = recovered.model();
+            }
+            Map<String, Double> metrics = unchanged ? previousMetrics.get(key) : evaluate(pruned, recovered);
             result.setMetrics(metrics);
-            if (changed == 0.0 && sameStats) {
+            if (unchanged) {
                 result.setStatus(PruneStatus.UNCHANGED).setOutputPath(previousPath.getOrDefault(key, ""));
             } else {
                 Path dir = VersionPaths.of(outputRoot, trigger.getModel().getName(), trigger.getCriterion(), trigger.getVersion());
                 if (!Files.exists(dir)) { // a trigger delivered again after a crash finds its version written
                     PruneReport report = PruneReport.of(checkpoint, scores, config.getInt("seq.len"), pruned);
                     report.setCompensation(compensation, damping, stats);
+                    if (recovered != null) {
+                        report.setRecovery(recovered.result(), recoverySettings.options(), recovered.trainWindows(),
+                                recovered.heldOutWindows());
+                    }
                     HfExport.save(checkpoint, pruned, report, dir, new HfExport.Options(2L << 30, false), n -> { });
                     PruneReport.addMetrics(dir, metrics);
                 }
@@ -234,6 +283,8 @@ public final class PrunerService implements AutoCloseable {
             }
             previousKept.put(key, kept);
             previousStatsTokens.put(key, statsTokens);
+            previousRecoveryWindows.put(key, recoveryCount);
+            previousMetrics.put(key, metrics);
             Map<String, Double> shown = new HashMap<>(metrics);
             shown.put("parameters", (double) result.getParamsAfter());
             shown.put("version", (double) trigger.getVersion());
@@ -257,7 +308,8 @@ public final class PrunerService implements AutoCloseable {
         return new Partial(Criterion.parse(trigger.getCriterion()), s.getWindows(), s.getTokens(), mlp, heads);
     }
 
-    private Map<String, Double> evaluate(PrunedModel pruned) {
+    /** Held-out metrics against the dense model, with what recovery did (its own held-out KL) when it ran. */
+    private Map<String, Double> evaluate(PrunedModel pruned, PrunerRecovery.Recovered recovered) {
         try (LlamaModel model = LlamaModel.load(pruned.config(), pruned.weights(), dense.manager().getDevice(), dense.dataType())) {
             WindowMetrics m = Evaluator.evaluate(model, dense, evalWindows, config.getInt("batch.windows"), n -> { });
             Map<String, Double> out = new HashMap<>();
@@ -266,6 +318,14 @@ public final class PrunerService implements AutoCloseable {
             out.put("kl", m.fidelity().kl());
             out.put("top1", m.fidelity().top1());
             out.put("eval_tokens", (double) m.perplexity().tokens());
+            if (recovered != null) {
+                out.put("recover_kl_before", recovered.result().heldOutKlBefore());
+                out.put("recover_kl_after", recovered.result().heldOutKlAfter());
+                out.put("recover_steps_run", (double) recovered.result().stepsRun());
+                out.put("recover_best_step", (double) recovered.result().bestStep());
+                out.put("recover_train_windows", (double) recovered.trainWindows());
+                out.put("recover_held_out_windows", (double) recovered.heldOutWindows());
+            }
             return out;
         }
     }
@@ -281,6 +341,11 @@ public final class PrunerService implements AutoCloseable {
             }
             return g;
         });
+    }
+
+    /** Tests: before {@link #start}, make recovery throw at this step, as a process killed mid-recovery stops. */
+    void crashDuringRecoveryForTest(int step) {
+        crashAtRecoveryStep = step;
     }
 
     public boolean isRunning() {

@@ -94,7 +94,7 @@ public final class PipelineRun implements AutoCloseable {
         aggregator.start();
         aggregator.serveQueries(metrics);
 
-        pruner = new PrunerService(cfg, topics, checkpoint, metrics.registry());
+        pruner = new PrunerService(cfg, topics, checkpoint, metrics.registry(), progress);
         open.push(pruner);
         pruner.start();
 
@@ -188,6 +188,12 @@ public final class PipelineRun implements AutoCloseable {
             s.append(String.format("held-out: perplexity %.4f (dense %.4f), KL to dense %.5f nats/token, top-1 agreement %.4f%n",
                     m.getOrDefault("perplexity", Double.NaN), m.getOrDefault("dense_perplexity", Double.NaN),
                     m.getOrDefault("kl", Double.NaN), m.getOrDefault("top1", Double.NaN)));
+            if (m.containsKey("recover_kl_after")) {
+                s.append(String.format("recovery: held-out KL %.4f -> %.4f (%.0f steps run, best at step %.0f; trained on %.0f"
+                                + " calibration windows, %.0f held out)%n", m.get("recover_kl_before"), m.get("recover_kl_after"),
+                        m.get("recover_steps_run"), m.get("recover_best_step"), m.get("recover_train_windows"),
+                        m.get("recover_held_out_windows")));
+            }
             s.append(String.format("kept set changed since the previous version: %.1f%%%n", 100 * r.getKeptChanged()));
             s.append("output: ").append(r.getOutputPath());
         } else {

@@ -141,7 +141,7 @@ class PrunerServiceTest {
         assertTrue(VersionPaths.of(root, "/abs/path", "x/../../y", 2).startsWith(root.toAbsolutePath()));
     }
 
-    private static CoverageSnapshot snapshot(ModelId id, Checkpoint checkpoint, LlamaModel model) {
+    static CoverageSnapshot snapshot(ModelId id, Checkpoint checkpoint, LlamaModel model) {
         int[][] windows = CalibrationData.readWindows(Assets.require("data/tinystories/train-head-2MiB.txt"),
                 checkpoint::tokenizer, checkpoint.config().vocabSize(), 32, 8);
         Partial p = new ImportanceScorer(model).score(windows, Set.of(Criterion.ENTROPY)).get(Criterion.ENTROPY);
@@ -154,12 +154,12 @@ class PrunerServiceTest {
                 .setLayersComplete(layers.size()).setLayers(layers).setUpdatedAtMillis(0).build();
     }
 
-    private static PruneTrigger trigger(ModelId id, int version, CoverageSnapshot snapshot) {
+    static PruneTrigger trigger(ModelId id, int version, CoverageSnapshot snapshot) {
         return PruneTrigger.newBuilder().setModel(id).setCriterion("entropy").setVersion(version)
                 .setThresholdTokens(snapshot.getTokens()).setSnapshot(snapshot).build();
     }
 
-    private static void send(KafkaProducer<byte[], byte[]> producer, Topics topics, PruneTrigger t) throws Exception {
+    static void send(KafkaProducer<byte[], byte[]> producer, Topics topics, PruneTrigger t) throws Exception {
         producer.send(new ProducerRecord<>(topics.pruneTriggers.name(),
                 Keys.modelCriterion(t.getModel(), t.getCriterion()).getBytes(StandardCharsets.UTF_8),
                 topics.pruneTriggers.valueSerde().serializer().serialize(topics.pruneTriggers.name(), t))).get();
