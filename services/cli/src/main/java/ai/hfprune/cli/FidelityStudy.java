@@ -30,8 +30,12 @@ record FidelityStudy(String model, String sha256, long denseParameters, Path cal
         MASK("mask"),
         /** The cut, then the least-squares refit of down_proj/o_proj from the calibration Gram statistics. */
         LSTSQ("+refit"),
+        /** The criterion's kept counts per layer, the members chosen by the refit's error (ObsSelection), then the refit. */
+        OBS("obs+refit"),
         /** The refit, then recovery by self-distillation on the calibration windows. */
-        RECOVER("+refit+recovery");
+        RECOVER("+refit+recovery"),
+        /** The refit-aware selection and the refit, then recovery. */
+        OBS_RECOVER("obs+refit+recovery");
 
         final String label;
 
@@ -49,7 +53,7 @@ record FidelityStudy(String model, String sha256, long denseParameters, Path cal
                     return m;
                 }
             }
-            throw new ai.hfprune.engine.HfpruneException("unknown method '" + s + "' (choose from mask, lstsq, recover)");
+            throw new ai.hfprune.engine.HfpruneException("unknown method '" + s + "' (choose from mask, lstsq, obs, recover, obs_recover)");
         }
     }
 

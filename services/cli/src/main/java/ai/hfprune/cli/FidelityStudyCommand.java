@@ -104,7 +104,9 @@ public class FidelityStudyCommand implements Callable<Integer> {
     List<String> settings;
 
     @Option(names = "--methods", split = ",", defaultValue = "mask,lstsq",
-            description = "mask (the cut alone), lstsq (+ least-squares refit), recover (+ refit + self-distillation) (default: ${DEFAULT-VALUE}).")
+            description = "mask (the cut alone), lstsq (+ least-squares refit), obs (the criterion's counts, members chosen"
+                    + " by the refit's error, + refit), recover (+ refit + self-distillation), obs_recover (obs + self-distillation)"
+                    + " (default: ${DEFAULT-VALUE}).")
     List<String> methods;
 
     @Option(names = "--damping", defaultValue = "" + Compensation.DEFAULT_DAMPING, paramLabel = "λ", description = "Damping of the refit (default: ${DEFAULT-VALUE}).")
@@ -174,10 +176,15 @@ public class FidelityStudyCommand implements Callable<Integer> {
                                     setting.mlpRatio(), setting.attnRatio()));
                             PrunedModel cut = Pruner.prune(checkpoint, c.scores().get(criterion), setting.options());
                             PrunedModel refit = null;
+                            PrunedModel obs = null;
                             for (FidelityStudy.Method method : studiedMethods) {
                                 PrunedModel measured = switch (method) {
                                     case MASK -> cut;
                                     case LSTSQ -> refit = Refit.apply(checkpoint.weights(), cut, c.stats(), damping);
+                                    case OBS -> obs = Compensation.OBS.apply(checkpoint.config(), checkpoint.weights(), cut,
+                                            c.stats(), damping);
+                                    case OBS_RECOVER -> recover(dense, obs != null ? obs : Compensation.OBS.apply(
+                                            checkpoint.config(), checkpoint.weights(), cut, c.stats(), damping), calibration);
                                     case RECOVER -> recover(dense, refit != null ? refit
                                             : Refit.apply(checkpoint.weights(), cut, c.stats(), damping), calibration);
                                 };
@@ -222,7 +229,7 @@ public class FidelityStudyCommand implements Callable<Integer> {
         }
         studiedSettings.forEach(Setting::options); // the ratios are valid
         if (studiedMethods.isEmpty()) {
-            throw new HfpruneException("--methods: name at least one of mask, lstsq, recover");
+            throw new HfpruneException("--methods: name at least one of mask, lstsq, obs, recover, obs_recover");
         }
     }
 

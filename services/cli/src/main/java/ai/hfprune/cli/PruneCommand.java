@@ -70,9 +70,10 @@ public class PruneCommand implements Callable<Integer> {
     @Option(names = "--skip-layers", split = ",", paramLabel = "L", description = "Layers left untouched, e.g. 0,4.")
     List<Integer> skipLayers = List.of();
 
-    @Option(names = "--compensate", defaultValue = "lstsq", paramLabel = "none|lstsq",
+    @Option(names = "--compensate", defaultValue = "lstsq", paramLabel = "none|lstsq|obs",
             description = "After the cut, refit the kept columns of down_proj and o_proj by least squares on the calibration"
-                    + " activations (lstsq), or leave the kept weights as they are (none) (default: ${DEFAULT-VALUE}).")
+                    + " activations (lstsq); or keep each layer's count but choose its members by the refit's error, then"
+                    + " refit (obs); or leave the kept weights as they are (none) (default: ${DEFAULT-VALUE}).")
     String compensate;
 
     @Option(names = "--stats", paramLabel = "FILE",
@@ -124,21 +125,19 @@ public class PruneCommand implements Callable<Integer> {
                 ScoresCheck.requireSameModel(contents.modelName(), contents.modelSha256(), checkpoint.name(), checkpoint.sha256());
                 scores = contents.scores();
                 seqLen = contents.seqLen();
-                if (compensation == Compensation.LSTSQ) {
+                if (compensation.usesStats()) {
                     GramFile.Contents gram = GramFile.read(statsFile);
                     ScoresCheck.requireSameModel(gram.modelName(), gram.modelSha256(), checkpoint.name(), checkpoint.sha256());
                     stats = gram.stats();
                 }
             } else {
-                ScoringOptions.Calibration calibration = scoring.calibrate(checkpoint, compensation == Compensation.LSTSQ);
+                ScoringOptions.Calibration calibration = scoring.calibrate(checkpoint, compensation.usesStats());
                 scores = calibration.scores();
                 stats = calibration.stats();
                 seqLen = scoring.seqLen();
             }
             PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
-            if (compensation == Compensation.LSTSQ) {
-                pruned = Refit.apply(checkpoint.weights(), pruned, stats, damping);
-            }
+            pruned = compensation.apply(checkpoint.config(), checkpoint.weights(), pruned, stats, damping);
             RecoveryOption.Done recovered = null;
             if (recovery.enabled()) {
                 Path calibration = scoresFile == null ? scoring.check() : null;
@@ -176,12 +175,12 @@ public class PruneCommand implements Callable<Integer> {
             throw new HfpruneException("--scores cannot be combined with " + String.join(", ", given)
                     + ": the scores file already fixes the calibration");
         }
-        if (compensation == Compensation.LSTSQ && statsFile == null) {
-            throw new HfpruneException("--compensate lstsq needs the calibration statistics of the scores: give --stats FILE"
+        if (compensation.usesStats() && statsFile == null) {
+            throw new HfpruneException("--compensate " + compensation.id() + " needs the calibration statistics of the scores: give --stats FILE"
                     + " (written by 'hfprune score --stats FILE'), or --compensate none");
         }
         if (compensation == Compensation.NONE && statsFile != null) {
-            throw new HfpruneException("--stats is only read by --compensate lstsq");
+            throw new HfpruneException("--stats is only read by --compensate lstsq or obs");
         }
     }
 
@@ -203,6 +202,9 @@ public class PruneCommand implements Callable<Integer> {
         }
         if (compensation == Compensation.LSTSQ) {
             w.printf("compensated: down_proj and o_proj of pruned layers refit by least squares (damping %s)%n", damping);
+        } else if (compensation == Compensation.OBS) {
+            w.printf("compensated: the cut chosen by the refit's error (greedy OBS), then down_proj and o_proj refit by"
+                    + " least squares (damping %s)%n", damping);
         }
         if (recovered != null) {
             RecoveryResult r = recovered.result();

@@ -92,6 +92,26 @@ class PruneCommandTest {
         assertEquals(64, report.at("/compensation/calibration_tokens").asInt());
     }
 
+    /** {@code --compensate obs}: each layer's count from the criterion, its members chosen by the refit's error. */
+    @Test
+    void choosesTheCutForTheRefit() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        JsonNode[] reports = new JsonNode[2];
+        String[] methods = {"lstsq", "obs"};
+        for (int i = 0; i < 2; i++) {
+            Path out = tmp.resolve("compensate-" + methods[i]);
+            Result r = run("prune", "--model", model.toString(), "--scores", scores.toString(), "--stats", stats.toString(),
+                    "--compensate", methods[i], "--mlp-ratio", "0.25", "--attn-ratio", "0.25", "--out", out.toString());
+            assertEquals(0, r.exitCode(), r.err());
+            assertTrue(r.out().contains("172 -> 129") && r.out().contains("4 -> 3"), r.out());
+            reports[i] = json.readTree(out.resolve("prune-report.json").toFile());
+            assertEquals(methods[i], reports[i].at("/compensation/method").asText());
+            assertEquals(64, reports[i].at("/compensation/calibration_tokens").asInt());
+        }
+        assertTrue(json.writeValueAsString(reports[0].get("layers")).contains("\"kept\""), reports[0].get("layers").toString());
+        assertTrue(!reports[0].get("layers").equals(reports[1].get("layers")), "obs chooses other members than magnitude's");
+    }
+
     /**
      * Scoring on the fly gives exactly what scoring to a file and pruning from it gives: the same kept sets and, with the
      * statistics file, the same refit weights byte for byte.
@@ -145,7 +165,7 @@ class PruneCommandTest {
         assertRefused(List.of("--mlp-ratio", "0.2", "--max-shard-size", "lots"), "--max-shard-size: cannot read 'lots'");
         assertRefused(List.of("--mlp-ratio", "0.2", "--skip-layers", "1,9"), "--skip-layers: layer 9 does not exist");
         assertRefused(List.of("--mlp-ratio", "0.2", "--criterion", "entropy"), "--scores cannot be combined with --criterion");
-        assertRefused(List.of("--mlp-ratio", "0.2", "--compensate", "obs"), "unknown compensation 'obs'");
+        assertRefused(List.of("--mlp-ratio", "0.2", "--compensate", "magic"), "unknown compensation 'magic'", "obs");
         assertRefused(List.of("--mlp-ratio", "0.2", "--damping", "-1"), "--damping must be a finite number");
     }
 

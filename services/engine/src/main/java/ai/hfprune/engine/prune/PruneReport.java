@@ -104,7 +104,7 @@ public final class PruneReport {
     public void setCompensation(Compensation method, double damping, GramStats stats) {
         ObjectNode c = root.putObject("compensation");
         c.put("method", method.id());
-        if (method == Compensation.LSTSQ) {
+        if (method.usesStats()) {
             c.put("damping", damping);
             c.put("calibration_tokens", stats.tokens());
         }

@@ -43,7 +43,7 @@ public final class PipelineConfig {
         setting("prune.attn.ratio", "0", "fraction of attention removed, in whole KV groups");
         setting("prune.allocation", "uniform", "uniform or global");
         setting("prune.compensate", "lstsq",
-                "none or lstsq: refit the kept columns of down_proj and o_proj by least squares on the calibration Gram statistics; scorers compute the statistics iff lstsq");
+                "none, lstsq (refit the kept columns of down_proj and o_proj by least squares on the calibration Gram statistics) or obs (choose each layer's kept units by the refit's error, then refit); scorers compute the statistics unless none");
         setting("prune.damping", String.valueOf(Compensation.DEFAULT_DAMPING), "damping of the refit, relative to the mean kept Gram diagonal");
         setting("prune.recover.steps", "0",
                 "after the cut and the refit, at most this many Adam steps of self-distillation towards the dense model (0: none)");

@@ -239,15 +239,13 @@ public final class PrunerService implements AutoCloseable {
                 .setMetrics(new HashMap<>()).setKeptChanged(1.0).setOutputPath("").setError("")
                 .setCompensation(compensation.id()).setStatsTokens(0);
         try {
-            GramStats stats = compensation == Compensation.LSTSQ ? statsReader.read(trigger) : null; // first: fails fast
+            GramStats stats = compensation.usesStats() ? statsReader.read(trigger) : null; // first: fails fast
             result.setStatsTokens(stats == null ? 0 : stats.tokens());
             Scores scores = Finalizer.finalize(partial(trigger), dense, 0);
             PruneOptions options = PruneOptions.uniform(config.getDouble("prune.mlp.ratio"), config.getDouble("prune.attn.ratio"))
                     .withAllocation(Allocation.parse(config.get("prune.allocation")));
             PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
-            if (stats != null) {
-                pruned = Refit.apply(checkpoint.weights(), pruned, stats, damping);
-            }
+            pruned = compensation.apply(checkpoint.config(), checkpoint.weights(), pruned, stats, damping);
             List<LayerKept> kept = KeptSets.of(pruned.plan());
             double changed = KeptSets.changed(previousKept.get(key), kept);
             long statsTokens = stats == null ? 0 : stats.tokens();

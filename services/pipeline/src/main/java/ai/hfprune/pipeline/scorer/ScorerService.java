@@ -213,7 +213,7 @@ public final class ScorerService {
         this.instanceId = config.instanceId();
         this.commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
         config.validateStats();
-        this.withStats = config.compensation() == Compensation.LSTSQ;
+        this.withStats = config.compensation().usesStats();
         this.flushTokens = config.statsFlushTokens();
         this.statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
         this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
