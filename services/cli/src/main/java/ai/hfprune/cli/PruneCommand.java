@@ -208,8 +208,10 @@ public class PruneCommand implements Callable<Integer> {
         }
         if (recovered != null) {
             RecoveryResult r = recovered.result();
-            w.printf("recovered: held-out KL %.4f -> %.4f nats/token (%d windows; best at step %d of %d run, %s; peak RSS %s)%n",
+            w.printf("recovered: held-out KL %.4f -> %.4f nats/token (%d windows; best at step %d of %d run, lr %s, %s; peak RSS %s)%n",
                     r.heldOutKlBefore(), r.heldOutKlAfter(), recovered.heldOutWindows(), r.bestStep(), r.stepsRun(),
+                    r.learningRate() == recovered.options().learningRate() ? String.format(java.util.Locale.ROOT, "%.0e", r.learningRate())
+                            : String.format(java.util.Locale.ROOT, "%.0e backed off from %.0e", r.learningRate(), recovered.options().learningRate()),
                     recovered.options().loraRank() == 0 ? "all weights" : "LoRA rank " + recovered.options().loraRank() + ", merged",
                     r.peakRssBytes() < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.0f MiB", r.peakRssBytes() / 1048576.0));
         }

@@ -121,7 +121,8 @@ public final class PruneReport {
         o.put("steps_run", r.stepsRun());
         o.put("best_step", r.bestStep());
         o.put("stop_reason", r.stopReason().name().toLowerCase(java.util.Locale.ROOT));
-        o.put("learning_rate", options.learningRate());
+        o.put("learning_rate", r.learningRate());
+        o.put("learning_rate_asked", options.learningRate());
         o.put("lora_rank", options.loraRank());
         o.put("train_windows", trainWindows);
         o.put("held_out_windows", heldOutWindows);

@@ -18,4 +18,8 @@ public interface RecoveryListener {
      */
     default void evaluated(int step, double heldOutKl, boolean best) {
     }
+
+    /** After {@code step} steps no evaluation beat the start: training begins again from it at {@code learningRate}. */
+    default void backedOff(int step, double learningRate) {
+    }
 }

@@ -11,13 +11,16 @@ import ai.hfprune.engine.io.TensorSource;
  * @param heldOutKlAfter  the same for {@code weights}: never above {@code heldOutKlBefore}
  * @param stepsRun        optimizer steps taken (fewer than asked when stopped early)
  * @param bestStep        the step whose weights are returned, 0 for the input
+ * @param learningRate    the peak learning rate of the training that made {@code weights}: the one asked for, or a
+ *                        tenth or a hundredth of it after back-offs
  * @param rssBeforeBytes  the process's resident memory when recovery started; −1 without /proc
  * @param peakRssBytes    the process's peak resident memory while recovery ran (the peak is reset at the start),
  *                        or the peak since the process started where Linux does not allow the reset; −1 without /proc.
  *                        Both count the whole process (JVM, PyTorch, the teacher): recovery's own cost is the difference
  */
 public record RecoveryResult(TensorSource weights, double heldOutKlBefore, double heldOutKlAfter, int stepsRun,
-                             int bestStep, StopReason stopReason, long rssBeforeBytes, long peakRssBytes) {
+                             int bestStep, StopReason stopReason, double learningRate, long rssBeforeBytes,
+                             long peakRssBytes) {
 
     public enum StopReason {
         /** every step asked for was run */

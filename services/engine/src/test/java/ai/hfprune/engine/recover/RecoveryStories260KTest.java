@@ -47,7 +47,7 @@ class RecoveryStories260KTest {
     }
 
     private static RecoveryOptions options(int steps, double lr, int rank) {
-        return new RecoveryOptions(steps, lr, Schedule.CONSTANT, rank, 4, 10, 0, 3);
+        return new RecoveryOptions(steps, lr, Schedule.CONSTANT, rank, 4, 10, 0, 3, 0);
     }
 
     @Test
@@ -103,6 +103,36 @@ class RecoveryStories260KTest {
         assertSame(s.pruned.weights(), r.weights());
         assertEquals(r.heldOutKlBefore(), r.heldOutKlAfter());
         assertTrue(r.stepsRun() < 40, "stopped early: " + r.stopReason() + " after " + r.stepsRun());
+    }
+
+    /** A rate that wrecks the model at its first evaluation backs off by tenths, within the same budget of steps. */
+    @Test
+    void aRateTooHighBacksOffToOneThatHelps() {
+        List<Double> rates = new ArrayList<>();
+        List<Integer> steps = new ArrayList<>();
+        RecoveryResult r = Recovery.run(s.teacher, s.pruned.config(), s.pruned.weights(), train, heldOut,
+                options(60, 0.5, 0).withBackoffs(3), new RecoveryListener() {
+                    @Override
+                    public void step(int step, int total, double loss) {
+                        steps.add(step);
+                        assertEquals(60, total);
+                    }
+
+                    @Override
+                    public void backedOff(int step, double lr) {
+                        rates.add(lr);
+                    }
+                });
+        assertTrue(!rates.isEmpty() && rates.size() <= 3, "backed off: " + rates);
+        assertEquals(0.5 / Math.pow(10, rates.size()), r.learningRate(), 1e-12);
+        assertEquals(rates.get(rates.size() - 1), r.learningRate(), 1e-12);
+        assertTrue(r.heldOutKlAfter() < r.heldOutKlBefore(), r.heldOutKlBefore() + " -> " + r.heldOutKlAfter());
+        assertTrue(r.bestStep() > 10 * rates.size(), "the best is the last attempt's: step " + r.bestStep());
+        assertEquals(r.stepsRun(), steps.size());
+        assertTrue(r.stepsRun() <= 60);
+        for (int i = 0; i < steps.size(); i++) {
+            assertEquals(i + 1, steps.get(i), "steps are counted across attempts");
+        }
     }
 
     private static double heldOutKl(TensorSource weights) {

@@ -47,7 +47,7 @@ public final class PipelineConfig {
         setting("prune.damping", String.valueOf(Compensation.DEFAULT_DAMPING), "damping of the refit, relative to the mean kept Gram diagonal");
         setting("prune.recover.steps", "0",
                 "after the cut and the refit, at most this many Adam steps of self-distillation towards the dense model (0: none)");
-        setting("prune.recover.lr", "", "peak learning rate of recovery; empty: 1e-3 for all weights, 1e-2 for LoRA");
+        setting("prune.recover.lr", "", "peak learning rate of recovery, used as given; empty: 1e-3 for all weights, 1e-2 for LoRA, divided by 10 up to twice while no held-out evaluation beats the start");
         setting("prune.recover.lora.rank", "0", "0: recovery trains every weight; R > 0: rank-R LoRA adapters, merged at the end");
         setting("prune.recover.windows", "256",
                 "training windows of recovery: the first of the calibration stream (calibration-batches, in the sampler's order)");

@@ -82,11 +82,17 @@ final class PrunerRecovery {
                 progress.accept(String.format(Locale.ROOT, "recovering %s: step %d/%d, held-out KL %.4f%s", what, step,
                         settings.options().steps(), kl, best ? " (best)" : ""));
             }
+
+            @Override
+            public void backedOff(int step, double lr) {
+                progress.accept(String.format(Locale.ROOT, "recovering %s: no better than the start after %d steps, again"
+                        + " from it at learning rate %.0e", what, step, lr));
+            }
         };
         RecoveryResult r = Recovery.run(dense, pruned.config(), pruned.weights(), train, heldOut, settings.options(), listener);
-        progress.accept(String.format(Locale.ROOT, "recovered %s: held-out KL %.4f -> %.4f (best at step %d of %d run, %s)",
-                what, r.heldOutKlBefore(), r.heldOutKlAfter(), r.bestStep(), r.stepsRun(),
-                r.stopReason().name().toLowerCase(Locale.ROOT)));
+        progress.accept(String.format(Locale.ROOT, "recovered %s: held-out KL %.4f -> %.4f (best at step %d of %d run, %s,"
+                        + " learning rate %.0e)", what, r.heldOutKlBefore(), r.heldOutKlAfter(), r.bestStep(), r.stepsRun(),
+                r.stopReason().name().toLowerCase(Locale.ROOT), r.learningRate()));
         return new Recovered(new PrunedModel(pruned.config(), r.weights(), pruned.plan()), r, train.length, heldOut.length);
     }
 
