@@ -1,14 +1,13 @@
 package ai.hfprune.pipeline.pruner;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.pipeline.scorer.TokenBatchValidator;
 import ai.hfprune.schemas.TokenBatch;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,7 +15,6 @@ import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 
@@ -56,16 +54,10 @@ final class RecoveryWindows {
     /** At most {@code wanted} windows, in stream order; fewer when the stream has fewer so far. */
     int[][] first(int wanted) {
         String topic = topics.calibrationBatches.name();
-        Properties c = new Properties();
-        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
-        c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
         TreeMap<Position, int[][]> kept = new TreeMap<>(ORDER);
         Set<String> seen = new HashSet<>();
         int keptWindows = 0;
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+        try (KafkaConsumer<byte[], byte[]> consumer = Clients.reader(bootstrap)) {
             List<TopicPartition> partitions = consumer.partitionsFor(topic).stream()
                     .map(p -> new TopicPartition(topic, p.partition())).toList();
             consumer.assign(partitions);

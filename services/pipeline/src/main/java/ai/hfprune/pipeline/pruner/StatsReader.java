@@ -2,6 +2,7 @@ package ai.hfprune.pipeline.pruner;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.compensate.GramStats;
+import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.GramChunks;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
@@ -10,19 +11,16 @@ import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.PruneTrigger;
 import ai.hfprune.schemas.StatsPartial;
 import ai.hfprune.schemas.Structure;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.SerializationException;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 
 /**
  * Assembles the Gram statistics of a trigger's version from calibration-stats: the aggregator wrote them in the
@@ -63,13 +61,7 @@ public final class StatsReader {
         String mc = Keys.modelCriterion(trigger.getModel(), trigger.getCriterion());
         String topic = topics.calibrationStats.name();
         Map<String, StatsPartial> chunks = new HashMap<>();
-        Properties c = new Properties();
-        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
-        c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+        try (KafkaConsumer<byte[], byte[]> consumer = Clients.reader(bootstrap)) {
             TopicPartition tp = new TopicPartition(topic, Topics.statsPartition(mc, consumer.partitionsFor(topic).size()));
             consumer.assign(List.of(tp));
             Long start = from.get(tp);
