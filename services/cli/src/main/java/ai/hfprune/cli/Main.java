@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** The {@code hfprune} command line. */
 @Command(name = "hfprune", mixinStandardHelpOptions = true, version = "hfprune 0.1.0",
         description = "Entropy-Taylor structured pruning of LLaMA/Qwen models (HFPrune).",
-        subcommands = {GenerateCommand.class, ScoreCommand.class, PruneCommand.class, EvalCommand.class, RunCommand.class,
+        subcommands = {GenerateCommand.class, TokenizeCommand.class, ScoreCommand.class, PruneCommand.class, EvalCommand.class, RunCommand.class,
             ServiceCommands.Sampler.class, ServiceCommands.Scorer.class, ServiceCommands.Aggregator.class,
             ServiceCommands.Pruner.class, BenchCommand.class})
 public class Main implements Runnable {
