@@ -136,6 +136,17 @@ class BadInputTest {
     }
 
     @Test
+    void nonNumericOptionValue() {
+        assertRefused("Invalid value for option '--mlp-ratio': 'abc' is not a double", "prune", "--model",
+                Assets.stories260K().toString(), "--mlp-ratio", "abc", "--out", tmp.resolve("pruned").toString());
+    }
+
+    @Test
+    void unknownOption() {
+        assertRefused("Unknown option: '--bogus'", "score", "--bogus", "--out", out().toString());
+    }
+
+    @Test
     void missingModel() {
         assertRefused("does not exist", "generate", "--model", tmp.resolve("nope.gguf").toString(), "--prompt", "Hi");
     }
