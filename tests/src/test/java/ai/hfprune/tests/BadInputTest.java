@@ -147,6 +147,25 @@ class BadInputTest {
     }
 
     @Test
+    void scoresOntoAnExistingFileOnlyWithForce() throws IOException {
+        Path earlier = Files.writeString(tmp.resolve("earlier.json"), "an earlier result");
+        String[] score = {"score", "--model", Assets.stories260K().toString(), "--data", tokenWindows().toString(),
+            "--seq-len", "4", "--out", earlier.toString()};
+        assertRefused("exists (use --force to replace it)", score);
+        assertEquals("an earlier result", Files.readString(earlier), "the earlier file is left alone");
+
+        Cli forced = Cli.run(concat(score, "--force"));
+        assertEquals(0, forced.exitCode(), forced.err());
+        assertTrue(Files.readString(earlier).contains("\"format\""), "replaced by the scores");
+    }
+
+    private static String[] concat(String[] args, String... more) {
+        String[] all = Arrays.copyOf(args, args.length + more.length);
+        System.arraycopy(more, 0, all, args.length, more.length);
+        return all;
+    }
+
+    @Test
     void missingModel() {
         assertRefused("does not exist", "generate", "--model", tmp.resolve("nope.gguf").toString(), "--prompt", "Hi");
     }
