@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -119,6 +120,20 @@ class BadInputTest {
         Path empty = Files.writeString(tmp.resolve("c.txt"), "\n<|endoftext|>\n  \n");
         assertRefused("contains no text", "score", "--model", Assets.stories260K().toString(),
                 "--data", empty.toString(), "--seq-len", "16", "--out", out().toString());
+    }
+
+    @Test
+    void dataThatIsADirectory() throws IOException {
+        Path folder = Files.createDirectory(tmp.resolve("e"));
+        assertRefused("is a directory", "score", "--model", Assets.stories260K().toString(),
+                "--data", folder.toString(), "--seq-len", "16", "--out", out().toString());
+    }
+
+    @Test
+    void dataThatIsNotUtf8() throws IOException {
+        Path latin1 = Files.write(tmp.resolve("f.txt"), "Once upon a time, a caf\u00e9.".getBytes(StandardCharsets.ISO_8859_1));
+        assertRefused("is not valid UTF-8: the byte at offset 23 (0xE9)", "score", "--model", Assets.stories260K().toString(),
+                "--data", latin1.toString(), "--seq-len", "4", "--out", out().toString());
     }
 
     @Test
