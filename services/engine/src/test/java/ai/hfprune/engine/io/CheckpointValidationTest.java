@@ -105,6 +105,42 @@ class CheckpointValidationTest {
     }
 
     @Test
+    void tensorsThatOverlapAreRefused() throws IOException {
+        // b's bytes are the second half of a's: reading b would silently give a's weights
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+                + " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12);
+        assertFails(() -> open(dir), "model.safetensors", "tensor b (data_offsets [4, 12]) overlaps tensor a (data_offsets [0, 8])");
+    }
+
+    @Test
+    void aGapBetweenTensorsIsRefused() throws IOException {
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
+                + " \"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}}", 12);
+        assertFails(() -> open(dir), "model.safetensors", "4 bytes at data offset 4 belong to no tensor", "after a", "before b");
+    }
+
+    @Test
+    void aGapBeforeTheFirstTensorIsRefused() throws IOException {
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8);
+        assertFails(() -> open(dir), "model.safetensors", "4 bytes at data offset 0 belong to no tensor", "before the first tensor");
+    }
+
+    @Test
+    void bytesAfterTheLastTensorAreRefused() throws IOException {
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 6);
+        assertFails(() -> open(dir), "model.safetensors", "its last 2 bytes (from data offset 4) belong to no tensor");
+    }
+
+    @Test
+    void tensorsInAnyOrderThatTileTheDataAreRead() throws IOException {
+        // written in reverse order, and an empty tensor: a valid layout
+        rawFile("{\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]},"
+                + " \"e\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
+                + " \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 8);
+        open(dir);
+    }
+
+    @Test
     void unknownDtype() throws IOException {
         rawFile("{\"ids\": {\"dtype\": \"I64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 8);
         assertFails(() -> open(dir), "model.safetensors", "tensor ids", "dtype I64", "supported: F32, F16, BF16");
