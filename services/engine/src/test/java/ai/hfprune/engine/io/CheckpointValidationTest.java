@@ -3,6 +3,7 @@ package ai.hfprune.engine.io;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.io.SafetensorsSource.Dtype;
 import ai.hfprune.engine.io.SafetensorsWriter.Tensor;
+import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.model.HfConfigs;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.WeightCheck;
@@ -12,6 +13,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -206,6 +209,22 @@ class CheckpointValidationTest {
             assertFails(() -> WeightCheck.checkShapes(c, s),
                     "model.embed_tokens.weight", "has shape [64, 32]", "config.json implies [100, 32]");
         }
+    }
+
+    /** A config.json without per-layer lists describes layers that are all alike: weights that disagree are refused. */
+    @ParameterizedTest
+    @CsvSource({
+        "num_attention_heads, 8, 4, 'model.layers.0.self_attn.q_proj.weight [32, 32]'",
+        "num_key_value_heads, 4, 2, 'model.layers.0.self_attn.k_proj.weight [16, 32]'",
+        "intermediate_size, 96, 48, 'model.layers.0.mlp.gate_proj.weight [48, 32]'"})
+    void widthsThatContradictTheWeightsAreRefused(String key, int declared, int inWeights, String tensor) throws IOException {
+        TinyCheckpoints.writeTinyRandom(dir, "LlamaForCausalLM", 1, "F32", SafetensorsWriter.NO_SHARDING);
+        Path config = dir.resolve("config.json");
+        ObjectNode json = (ObjectNode) new ObjectMapper().readTree(config.toFile());
+        json.put(key, declared); // more than the weights have: within what checkShapes allows a pruned layer
+        Files.writeString(config, json.toString());
+        assertFails(() -> Checkpoint.open(dir).close(),
+                "config.json's " + key + " is " + declared + " but the weights have " + inWeights + " (" + tensor + ")");
     }
 
     @Test
