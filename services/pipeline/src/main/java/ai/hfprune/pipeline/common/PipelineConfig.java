@@ -53,7 +53,7 @@ public final class PipelineConfig {
         setting("output.root", "pruned", "folder under which the pruner writes model versions");
         setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
         setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
-        setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder");
+        setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder, deleted when the aggregator stops");
         setting("scorer.commit.interval.ms", "1000",
                 "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
         setting("aggregator.commit.interval.ms", "1000",
