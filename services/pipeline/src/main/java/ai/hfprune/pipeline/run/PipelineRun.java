@@ -116,8 +116,11 @@ public final class PipelineRun implements AutoCloseable {
      */
     public List<PruneResult> awaitResults(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        if (!sampler.awaitCompletion(timeout)) {
-            throw new HfpruneException("the sampler did not finish within " + timeout.toSeconds() + " s");
+        while (!sampler.awaitCompletion(Duration.ofMillis(500))) {
+            watcher.checkHealthy(); // without the watcher no result would ever be seen: fail now, not at the timeout
+            if (System.nanoTime() > deadline) {
+                throw new HfpruneException("the sampler did not finish within " + timeout.toSeconds() + " s");
+            }
         }
         sampler.failure().ifPresent(f -> {
             throw new HfpruneException("the sampler failed: " + f.getMessage(), f);
@@ -145,9 +148,10 @@ public final class PipelineRun implements AutoCloseable {
         return results;
     }
 
-    /** Blocks until interrupted (follow mode), printing nothing itself: the watcher reports. */
+    /** Blocks until interrupted (follow mode), printing nothing itself: the watcher reports; throws if the watcher fails. */
     public void awaitInterrupt() throws InterruptedException {
-        new java.util.concurrent.CountDownLatch(1).await();
+        watcher.awaitStop();
+        new java.util.concurrent.CountDownLatch(1).await(); // closed by a shutdown hook meanwhile: wait for the interrupt
     }
 
     public double tokensScored() {
