@@ -5,6 +5,8 @@ import ai.hfprune.engine.compensate.Compensation;
 
 import java.io.IOException;
 import java.io.Reader;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -59,6 +61,8 @@ public final class PipelineConfig {
         setting("aggregator.commit.interval.ms", "1000",
                 "Kafka Streams commit interval of the aggregator: each commit is a transaction; longer is cheaper, triggers wait up to this long");
         setting("metrics.port", "0", "port of /metrics (Prometheus); 0: an ephemeral port, -1: off");
+        setting("metrics.bind.address", "127.0.0.1",
+                "address the HTTP endpoints (/metrics, the aggregator's /coverage and /scores) listen on; 0.0.0.0: every interface (containers)");
         setting("instance.id", "", "this process's id (scorer transactional ids, metrics tags); empty: host-pid");
     }
 
@@ -200,6 +204,23 @@ public final class PipelineConfig {
         statsFlushTokens();
         prunerStatsTimeoutMillis();
         return this;
+    }
+
+    /**
+     * {@code metrics.bind.address}: loopback by default, so that a local run shows its metrics and stores to no one
+     * else on the network; containers listen on every interface for Prometheus and the health checks.
+     */
+    public InetAddress metricsBindAddress() {
+        String address = get("metrics.bind.address").strip();
+        if (address.isEmpty()) {
+            throw new HfpruneException("setting metrics.bind.address is empty (127.0.0.1: this machine only, 0.0.0.0: every interface)");
+        }
+        try {
+            return InetAddress.getByName(address);
+        } catch (UnknownHostException e) {
+            throw new HfpruneException("setting metrics.bind.address: '" + address + "' is not an address of this machine's"
+                    + " interfaces or a host name that resolves (127.0.0.1: this machine only, 0.0.0.0: every interface)");
+        }
     }
 
     /** {@code instance.id}, or host-pid when it is empty: tags metrics and names transactional ids. */

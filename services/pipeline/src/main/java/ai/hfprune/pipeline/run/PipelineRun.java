@@ -81,11 +81,9 @@ public final class PipelineRun implements AutoCloseable {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cfg.get("bootstrap.servers")))) {
             topics.createAll(admin, cfg.getInt("topic.partitions"), (short) cfg.getInt("topic.replication"));
         }
-        metrics = new MetricsServer(cfg.getInt("metrics.port"));
+        metrics = MetricsServer.of(cfg);
         open.push(metrics);
-        if (metrics.port() > 0) {
-            progress.accept("metrics at http://localhost:" + metrics.port() + "/metrics, coverage at /coverage");
-        }
+        metrics.url("/metrics").ifPresent(url -> progress.accept("metrics at " + url + ", coverage at /coverage"));
         watcher = new PipelineWatcher(cfg.get("bootstrap.servers"), topics, progress);
         open.push(watcher);
 
