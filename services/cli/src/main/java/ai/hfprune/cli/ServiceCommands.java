@@ -44,7 +44,7 @@ public final class ServiceCommands {
 
         @Override
         public Integer call() throws Exception {
-            PipelineConfig config = options.config();
+            PipelineConfig config = options.config().validate(); // a bad setting fails before topics or the model
             if (config.get("bootstrap.servers").isBlank()) {
                 throw new HfpruneException("--bootstrap (or HFPRUNE_BOOTSTRAP_SERVERS) is required for a service");
             }

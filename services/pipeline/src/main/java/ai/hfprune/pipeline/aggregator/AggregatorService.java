@@ -78,7 +78,7 @@ public final class AggregatorService implements AutoCloseable {
         // score snapshots of large models exceed Kafka's default 1 MB records
         props.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topics.MAX_RECORD_BYTES);
         props.put(StreamsConfig.topicPrefix("max.message.bytes"), String.valueOf(Topics.MAX_RECORD_BYTES));
-        config.validateStats();
+        config.validate();
         streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
                 config.getLong("coverage.every.tokens"), config.statsChunkBytes(), meters, config.instanceId()), props);
         streamsMetrics = new KafkaStreamsMetrics(streams);

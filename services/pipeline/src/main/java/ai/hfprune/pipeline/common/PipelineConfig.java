@@ -2,6 +2,8 @@ package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.compensate.Compensation;
+import ai.hfprune.engine.prune.Allocation;
+import ai.hfprune.engine.prune.PruneOptions;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -196,8 +198,38 @@ public final class PipelineConfig {
         return v;
     }
 
-    /** Checks the settings of the compensation and its statistics; every service calls it on start. */
-    public PipelineConfig validateStats() {
+    /**
+     * The cut the pruner makes: {@code prune.mlp.ratio}, {@code prune.attn.ratio} and {@code prune.allocation}, each
+     * bad value refused naming its setting. Whether the attention ratio removes whole KV groups depends on the model
+     * ({@code PrunerService.checkSettings}).
+     */
+    public PruneOptions pruneOptions() {
+        double mlp = fraction("prune.mlp.ratio");
+        double attn = fraction("prune.attn.ratio");
+        Allocation allocation;
+        try {
+            allocation = Allocation.parse(get("prune.allocation").strip());
+        } catch (HfpruneException e) {
+            throw new HfpruneException("setting prune.allocation: " + e.getMessage(), e);
+        }
+        return PruneOptions.uniform(mlp, attn).withAllocation(allocation);
+    }
+
+    private double fraction(String key) {
+        double r = getDouble(key);
+        if (!(r >= 0 && r < 1)) { // also refuses NaN
+            throw new HfpruneException("setting " + key + " must be in [0, 1) (the fraction removed), got '" + get(key) + "'");
+        }
+        return r;
+    }
+
+    /**
+     * Checks the settings of the cut ({@code prune.*}), the compensation and its statistics; every service and
+     * {@code run} call it on start, so that a typo fails before any work rather than as a FAILED result at the first
+     * trigger.
+     */
+    public PipelineConfig validate() {
+        pruneOptions();
         compensation();
         damping();
         statsChunkBytes();

@@ -69,6 +69,7 @@ public final class PipelineRun implements AutoCloseable {
         if (scorerCount < 1) {
             throw new HfpruneException("--scorers must be at least 1, got " + scorerCount);
         }
+        PrunerService.checkSettings(config, checkpoint); // every setting, prune.* included, before the broker starts
         cfg = config;
         if (cfg.get("bootstrap.servers").isBlank()) {
             progress.accept("starting the embedded Kafka broker (KRaft, single node)");
