@@ -37,6 +37,9 @@ public final class PipelineWatcher implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(PipelineWatcher.class);
 
+    /** How long the watcher waits for its topics' partitions to show in the metadata before it gives up. */
+    static final Duration METADATA_WAIT = Duration.ofSeconds(60);
+
     private final Topics topics;
     private final List<String> topicOrder;
     private final KafkaConsumer<byte[], byte[]> consumer;
@@ -47,9 +50,6 @@ public final class PipelineWatcher implements AutoCloseable {
     private volatile boolean running = true;
     /** What killed the watcher's thread, if anything did. */
     private volatile Throwable failure;
-
-    /** How long the watcher waits for its topics' partitions to show in the metadata before it gives up. */
-    static final Duration METADATA_WAIT = Duration.ofSeconds(60);
 
     public PipelineWatcher(String bootstrap, Topics topics, Consumer<String> progress) {
         this(bootstrap, topics, progress, METADATA_WAIT);
