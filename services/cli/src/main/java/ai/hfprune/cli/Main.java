@@ -23,6 +23,13 @@ public class Main implements Runnable {
     /** The command line with hfprune's error handling: bad input prints one line and exits 1, never a stack trace. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Main());
+        // picocli's default answer to an option it cannot parse ('--mlp-ratio abc', an unknown or missing option) is
+        // the whole usage text and exit status 2; hfprune answers that bad input like any other: one line, status 1
+        cli.setParameterExceptionHandler((e, args) -> {
+            CommandLine.Model.CommandSpec spec = e.getCommandLine().getCommandSpec();
+            e.getCommandLine().getErr().println("hfprune: error: " + e.getMessage() + " (see '" + spec.qualifiedName() + " --help')");
+            return 1;
+        });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             Throwable cause = e;
             while (cause != null && !(cause instanceof HfpruneException)) {

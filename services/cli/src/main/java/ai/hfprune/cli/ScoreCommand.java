@@ -3,6 +3,7 @@ package ai.hfprune.cli;
 import ai.hfprune.engine.compensate.GramFile;
 import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.importance.ScoresFile;
+import ai.hfprune.engine.io.AtomicFiles;
 import ai.hfprune.engine.model.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,12 +29,19 @@ public class ScoreCommand implements Callable<Integer> {
             description = "Also write the calibration Gram statistics (safetensors, float64) that 'prune --stats' refits with.")
     Path stats;
 
+    @Option(names = "--force", description = "Replace --out and --stats if they exist.")
+    boolean force;
+
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
         scoring.check(); // bad options are reported before the model is opened
+        AtomicFiles.requireWritable(out, force);
+        if (stats != null) {
+            AtomicFiles.requireWritable(stats, force);
+        }
         try (Checkpoint checkpoint = model.open()) {
             ScoringOptions.Calibration calibration = scoring.calibrate(checkpoint, stats != null);
             Scores scores = calibration.scores();

@@ -44,7 +44,7 @@ public final class ServiceCommands {
 
         @Override
         public Integer call() throws Exception {
-            PipelineConfig config = options.config();
+            PipelineConfig config = options.config().validate(); // a bad setting fails before topics or the model
             if (config.get("bootstrap.servers").isBlank()) {
                 throw new HfpruneException("--bootstrap (or HFPRUNE_BOOTSTRAP_SERVERS) is required for a service");
             }
@@ -54,9 +54,10 @@ public final class ServiceCommands {
                 topics.createAll(admin, config.getInt("topic.partitions"), (short) config.getInt("topic.replication"));
             }
             try (Checkpoint checkpoint = Checkpoint.open(Path.of(config.get("model")));
-                 MetricsServer metrics = new MetricsServer(config.getInt("metrics.port"))) {
+                 MetricsServer metrics = MetricsServer.of(config)) {
                 AutoCloseable service = start(config, topics, checkpoint, metrics);
-                out.printf("%s running against %s; metrics on port %d%n", spec.name(), config.get("bootstrap.servers"), metrics.port());
+                out.printf("%s running against %s; metrics %s%n", spec.name(), config.get("bootstrap.servers"),
+                        metrics.url("/metrics").map(url -> "at " + url).orElse("off"));
                 out.flush();
                 CountDownLatch stopped = new CountDownLatch(1);
                 Thread hook = new Thread(() -> {

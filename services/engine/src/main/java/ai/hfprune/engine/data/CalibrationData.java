@@ -1,12 +1,12 @@
 package ai.hfprune.engine.data;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.io.TextFiles;
 import ai.hfprune.engine.tokenizer.Tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -51,13 +51,7 @@ public final class CalibrationData {
     }
 
     public static List<String> readDocuments(Path file) {
-        String text;
-        try {
-            text = Files.readString(file, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new HfpruneException("cannot read data file " + file + ": " + e.getMessage(), e);
-        }
-        List<String> docs = splitDocuments(text);
+        List<String> docs = splitDocuments(TextFiles.readUtf8(file, "data file"));
         if (docs.isEmpty()) {
             throw new HfpruneException("data file " + file + " contains no text");
         }
@@ -74,6 +68,9 @@ public final class CalibrationData {
                                       int maxWindows) {
         if (seqLen < 2) {
             throw new HfpruneException("--seq-len must be at least 2, got " + seqLen);
+        }
+        if (Files.isDirectory(file)) {
+            throw new HfpruneException("data file " + file + " is a directory; give one .txt or .json file");
         }
         if (!Files.isRegularFile(file)) {
             throw new HfpruneException("data file " + file + " does not exist");

@@ -20,6 +20,19 @@ public final class AtomicFiles {
     private AtomicFiles() {
     }
 
+    /**
+     * Refuses a target that is a directory, and one that exists unless {@code force}: commands call this before long
+     * work, so an earlier result is never replaced by mistake (as prune does with its output directory).
+     */
+    public static void requireWritable(Path target, boolean force) {
+        if (Files.isDirectory(target)) {
+            throw new HfpruneException("output " + target + " is a directory, not a file");
+        }
+        if (!force && Files.exists(target)) {
+            throw new HfpruneException("output " + target + " exists (use --force to replace it)");
+        }
+    }
+
     public static void write(Path target, Writer writer) {
         Path absolute = target.toAbsolutePath();
         Path dir = absolute.getParent();

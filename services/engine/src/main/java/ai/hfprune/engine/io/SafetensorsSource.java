@@ -14,11 +14,14 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -211,6 +214,7 @@ public final class SafetensorsSource implements TensorSource {
                     tensors.put(e.getKey(), parseEntry(file, e.getKey(), e.getValue(), dataStart, dataSize));
                 }
             }
+            checkLayout(file, tensors, dataStart, dataSize);
             return tensors;
         } catch (IOException e) {
             throw new HfpruneException("cannot read " + file + ": " + e.getMessage(), e);
@@ -254,6 +258,42 @@ public final class SafetensorsSource implements TensorSource {
                     + " data bytes after the header)");
         }
         return new Entry(file, dtype, shape, dataStart + offsets[0], byteSize);
+    }
+
+    /**
+     * The tensors must tile the data exactly, in some order: no two share a byte, and no byte is outside every tensor.
+     * An overlap makes one tensor's weights silently another's, and a gap or trailing bytes are data no tensor owns
+     * (the format's reference implementation refuses both, which also keeps a file from being two formats at once).
+     */
+    private static void checkLayout(Path file, Map<String, Entry> tensors, long dataStart, long dataSize) {
+        List<Map.Entry<String, Entry>> byStart = new ArrayList<>(tensors.entrySet());
+        byStart.sort(Comparator.<Map.Entry<String, Entry>>comparingLong(e -> e.getValue().start())
+                .thenComparingLong(e -> e.getValue().byteSize()));
+        long end = 0; // relative to dataStart: where the tensors so far end
+        String previous = null;
+        for (Map.Entry<String, Entry> e : byStart) {
+            long start = e.getValue().start() - dataStart;
+            if (start < end) {
+                throw new HfpruneException(file + " is corrupt: tensor " + e.getKey() + " (data_offsets "
+                        + offsets(e.getValue(), dataStart) + ") overlaps tensor " + previous + " (data_offsets "
+                        + offsets(tensors.get(previous), dataStart) + ")");
+            }
+            if (start > end) {
+                throw new HfpruneException(file + " is corrupt: " + (start - end) + " bytes at data offset " + end
+                        + " belong to no tensor (a gap " + (previous == null ? "before the first tensor, " : "after " + previous + ", ")
+                        + "before " + e.getKey() + ")");
+            }
+            end = start + e.getValue().byteSize();
+            previous = e.getKey();
+        }
+        if (end != dataSize) {
+            throw new HfpruneException(file + " is corrupt: its last " + (dataSize - end) + " bytes (from data offset " + end
+                    + ") belong to no tensor");
+        }
+    }
+
+    private static String offsets(Entry e, long dataStart) {
+        return "[" + (e.start() - dataStart) + ", " + (e.start() - dataStart + e.byteSize()) + "]";
     }
 
     private static long[] longArray(JsonNode node, String where, String field) {

@@ -71,7 +71,8 @@ public final class Checkpoint implements AutoCloseable {
         SafetensorsSource weights = SafetensorsSource.open(dir);
         try {
             WeightCheck.checkShapes(config, weights);
-            HfConfigs.readLayerWidths(dir).ifPresent(w -> WeightCheck.checkLayerWidths(config, w, weights));
+            HfConfigs.readLayerWidths(dir).ifPresentOrElse(w -> WeightCheck.checkLayerWidths(config, w, weights),
+                    () -> WeightCheck.checkUniformWidths(config, weights));
             Tokenizer tokenizer = Files.exists(dir.resolve("tokenizer.json"))
                     ? HfTokenizer.fromDirectory(dir, config.bosTokenId(), config.eosTokenId())
                     : null;

@@ -90,22 +90,39 @@ public final class WeightCheck {
      * after {@link #checkShapes}.
      */
     public static void checkLayerWidths(ModelConfig c, LayerWidths declared, TensorSource s) {
+        checkWidths(c, declared, s, true);
+    }
+
+    /**
+     * Checks that every layer has exactly the widths of config.json's scalar fields (intermediate_size,
+     * num_attention_heads, num_key_value_heads), after {@link #checkShapes}: a config.json without the per-layer
+     * lists describes a model whose layers are all alike, as transformers builds it. Without this check the weights
+     * would silently win over the config that contradicts them.
+     */
+    public static void checkUniformWidths(ModelConfig c, TensorSource s) {
+        checkWidths(c, LayerWidths.uniform(c), s, false);
+    }
+
+    private static void checkWidths(ModelConfig c, LayerWidths declared, TensorSource s, boolean perLayerLists) {
         LayerWidths actual = layerWidths(c, s);
         for (int i = 0; i < c.numHiddenLayers(); i++) {
             String p = "model.layers." + i + ".";
-            mustEqual(HfConfigs.INTERMEDIATE_SIZES, i, declared.intermediateSize(i), actual.intermediateSize(i),
+            mustEqual(perLayerLists ? HfConfigs.INTERMEDIATE_SIZES + "[" + i + "]" : "intermediate_size",
+                    declared.intermediateSize(i), actual.intermediateSize(i),
                     p + "mlp.gate_proj.weight " + shape(s, p + "mlp.gate_proj.weight"));
-            mustEqual(HfConfigs.ATTENTION_HEADS_PER_LAYER, i, declared.numAttentionHeads(i), actual.numAttentionHeads(i),
+            mustEqual(perLayerLists ? HfConfigs.ATTENTION_HEADS_PER_LAYER + "[" + i + "]" : "num_attention_heads",
+                    declared.numAttentionHeads(i), actual.numAttentionHeads(i),
                     p + "self_attn.q_proj.weight " + shape(s, p + "self_attn.q_proj.weight"));
-            mustEqual(HfConfigs.KEY_VALUE_HEADS_PER_LAYER, i, declared.numKeyValueHeads(i), actual.numKeyValueHeads(i),
+            mustEqual(perLayerLists ? HfConfigs.KEY_VALUE_HEADS_PER_LAYER + "[" + i + "]" : "num_key_value_heads",
+                    declared.numKeyValueHeads(i), actual.numKeyValueHeads(i),
                     p + "self_attn.k_proj.weight " + shape(s, p + "self_attn.k_proj.weight"));
         }
     }
 
-    private static void mustEqual(String key, int layer, int declared, int actual, String tensor) {
+    private static void mustEqual(String key, int declared, int actual, String tensor) {
         if (declared != actual) {
-            throw new HfpruneException("config.json's " + key + "[" + layer + "] is " + declared + " but the weights have "
-                    + actual + " (" + tensor + ")");
+            throw new HfpruneException("config.json's " + key + " is " + declared + " but the weights have " + actual
+                    + " (" + tensor + ")");
         }
     }
 

@@ -3,6 +3,7 @@ package ai.hfprune.engine.io;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.io.SafetensorsSource.Dtype;
 import ai.hfprune.engine.io.SafetensorsWriter.Tensor;
+import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.model.HfConfigs;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.WeightCheck;
@@ -12,6 +13,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -105,6 +108,42 @@ class CheckpointValidationTest {
     }
 
     @Test
+    void tensorsThatOverlapAreRefused() throws IOException {
+        // b's bytes are the second half of a's: reading b would silently give a's weights
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+                + " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12);
+        assertFails(() -> open(dir), "model.safetensors", "tensor b (data_offsets [4, 12]) overlaps tensor a (data_offsets [0, 8])");
+    }
+
+    @Test
+    void aGapBetweenTensorsIsRefused() throws IOException {
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
+                + " \"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}}", 12);
+        assertFails(() -> open(dir), "model.safetensors", "4 bytes at data offset 4 belong to no tensor", "after a", "before b");
+    }
+
+    @Test
+    void aGapBeforeTheFirstTensorIsRefused() throws IOException {
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8);
+        assertFails(() -> open(dir), "model.safetensors", "4 bytes at data offset 0 belong to no tensor", "before the first tensor");
+    }
+
+    @Test
+    void bytesAfterTheLastTensorAreRefused() throws IOException {
+        rawFile("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 6);
+        assertFails(() -> open(dir), "model.safetensors", "its last 2 bytes (from data offset 4) belong to no tensor");
+    }
+
+    @Test
+    void tensorsInAnyOrderThatTileTheDataAreRead() throws IOException {
+        // written in reverse order, and an empty tensor: a valid layout
+        rawFile("{\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]},"
+                + " \"e\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
+                + " \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 8);
+        open(dir);
+    }
+
+    @Test
     void unknownDtype() throws IOException {
         rawFile("{\"ids\": {\"dtype\": \"I64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 8);
         assertFails(() -> open(dir), "model.safetensors", "tensor ids", "dtype I64", "supported: F32, F16, BF16");
@@ -170,6 +209,22 @@ class CheckpointValidationTest {
             assertFails(() -> WeightCheck.checkShapes(c, s),
                     "model.embed_tokens.weight", "has shape [64, 32]", "config.json implies [100, 32]");
         }
+    }
+
+    /** A config.json without per-layer lists describes layers that are all alike: weights that disagree are refused. */
+    @ParameterizedTest
+    @CsvSource({
+        "num_attention_heads, 8, 4, 'model.layers.0.self_attn.q_proj.weight [32, 32]'",
+        "num_key_value_heads, 4, 2, 'model.layers.0.self_attn.k_proj.weight [16, 32]'",
+        "intermediate_size, 96, 48, 'model.layers.0.mlp.gate_proj.weight [48, 32]'"})
+    void widthsThatContradictTheWeightsAreRefused(String key, int declared, int inWeights, String tensor) throws IOException {
+        TinyCheckpoints.writeTinyRandom(dir, "LlamaForCausalLM", 1, "F32", SafetensorsWriter.NO_SHARDING);
+        Path config = dir.resolve("config.json");
+        ObjectNode json = (ObjectNode) new ObjectMapper().readTree(config.toFile());
+        json.put(key, declared); // more than the weights have: within what checkShapes allows a pruned layer
+        Files.writeString(config, json.toString());
+        assertFails(() -> Checkpoint.open(dir).close(),
+                "config.json's " + key + " is " + declared + " but the weights have " + inWeights + " (" + tensor + ")");
     }
 
     @Test

@@ -1,5 +1,6 @@
 package ai.hfprune.pipeline.aggregator;
 
+import ai.hfprune.engine.io.FileTrees;
 import ai.hfprune.pipeline.common.MetricsServer;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
@@ -22,6 +23,8 @@ import org.apache.kafka.streams.errors.InvalidStateStoreException;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.QueryableStoreTypes;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.net.URLDecoder;
@@ -41,12 +44,16 @@ import java.util.Properties;
  */
 public final class AggregatorService implements AutoCloseable {
 
+    private static final Logger LOG = LoggerFactory.getLogger(AggregatorService.class);
+
     private final PipelineConfig config;
     private final Topics topics;
     private final List<ModelInfo> models;
     private final MeterRegistry meters;
     private KafkaStreams streams;
     private KafkaStreamsMetrics streamsMetrics;
+    /** The state folder this service created (no {@code state.dir} setting), deleted on {@link #close}; else null. */
+    private Path temporaryStateDir;
 
     /** @param models the models whose partials are accepted; others go to the dead-letter topic */
     public AggregatorService(PipelineConfig config, Topics topics, List<ModelInfo> models, MeterRegistry meters) {
@@ -57,27 +64,32 @@ public final class AggregatorService implements AutoCloseable {
     }
 
     public void start() {
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get("topic.prefix") + "aggregator");
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir());
-        props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.getInt("topic.replication"));
-        props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-        props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.ByteArraySerde.class);
-        // under exactly_once_v2 every commit is a transaction: Kafka's 100 ms default cost this 2-core machine a tenth of
-        // a pipeline run's CPU (bench pipeline); triggers come minutes apart, so a second of latency is free
-        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.getLong("aggregator.commit.interval.ms"));
-        // score snapshots of large models exceed Kafka's default 1 MB records
-        props.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topics.MAX_RECORD_BYTES);
-        props.put(StreamsConfig.topicPrefix("max.message.bytes"), String.valueOf(Topics.MAX_RECORD_BYTES));
-        config.validateStats();
-        streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
-                config.getLong("coverage.every.tokens"), config.statsChunkBytes(), meters, config.instanceId()), props);
-        streamsMetrics = new KafkaStreamsMetrics(streams);
-        streamsMetrics.bindTo(meters);
-        streams.start();
-        awaitRunning(Duration.ofSeconds(120));
+        config.validate();
+        try {
+            Properties props = new Properties();
+            props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get("topic.prefix") + "aggregator");
+            props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
+            props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+            props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir());
+            props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.getInt("topic.replication"));
+            props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+            props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.ByteArraySerde.class);
+            // under exactly_once_v2 every commit is a transaction: Kafka's 100 ms default cost this 2-core machine a
+            // tenth of a pipeline run's CPU (bench pipeline); triggers come minutes apart, so a second of latency is free
+            props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.getLong("aggregator.commit.interval.ms"));
+            // score snapshots of large models exceed Kafka's default 1 MB records
+            props.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topics.MAX_RECORD_BYTES);
+            props.put(StreamsConfig.topicPrefix("max.message.bytes"), String.valueOf(Topics.MAX_RECORD_BYTES));
+            streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
+                    config.getLong("coverage.every.tokens"), config.statsChunkBytes(), meters, config.instanceId()), props);
+            streamsMetrics = new KafkaStreamsMetrics(streams);
+            streamsMetrics.bindTo(meters);
+            streams.start();
+            awaitRunning(Duration.ofSeconds(120));
+        } catch (RuntimeException e) {
+            close(); // a service that did not start is never closed by its caller: its temporary state must go now
+            throw e;
+        }
     }
 
     private String stateDir() {
@@ -86,9 +98,9 @@ public final class AggregatorService implements AutoCloseable {
             return dir;
         }
         try {
-            Path tmp = Files.createTempDirectory("hfprune-aggregator-");
-            tmp.toFile().deleteOnExit();
-            return tmp.toString();
+            // not deleteOnExit: it deletes only empty folders, and Streams fills this one (stores, checkpoints, a lock)
+            temporaryStateDir = Files.createTempDirectory("hfprune-aggregator-");
+            return temporaryStateDir.toString();
         } catch (IOException e) {
             throw new IllegalStateException("cannot create a state folder: " + e.getMessage(), e);
         }
@@ -197,14 +209,25 @@ public final class AggregatorService implements AutoCloseable {
         }
     }
 
+    /** Stops Kafka Streams and then deletes the temporary state folder, if this service made one. Idempotent. */
     @Override
     public void close() {
+        boolean stopped = true;
         if (streams != null) {
-            streams.close(Duration.ofSeconds(30));
+            stopped = streams.close(Duration.ofSeconds(30));
             streams = null;
         }
         if (streamsMetrics != null) {
             streamsMetrics.close();
+            streamsMetrics = null;
+        }
+        if (temporaryStateDir != null) {
+            // while Streams' threads still run they may write there: then the folder stays, and says so
+            if (stopped && FileTrees.deleteQuietly(temporaryStateDir)) {
+                temporaryStateDir = null;
+            } else {
+                LOG.warn("could not delete the aggregator's temporary state folder {}", temporaryStateDir);
+            }
         }
     }
 }

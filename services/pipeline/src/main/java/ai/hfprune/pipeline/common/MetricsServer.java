@@ -1,5 +1,6 @@
 package ai.hfprune.pipeline.common;
 
+import ai.hfprune.engine.HfpruneException;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
@@ -14,8 +15,10 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 
 /**
@@ -28,8 +31,16 @@ public final class MetricsServer implements AutoCloseable {
     private final HttpServer server;
     private final JvmGcMetrics gc = new JvmGcMetrics();
 
-    /** @param port 0: an ephemeral port; -1: no HTTP server (the registry still works) */
-    public MetricsServer(int port) {
+    /** The server of {@code metrics.port} on {@code metrics.bind.address}. */
+    public static MetricsServer of(PipelineConfig config) {
+        return new MetricsServer(config.metricsBindAddress(), config.getInt("metrics.port"));
+    }
+
+    /**
+     * @param bindAddress the interface to listen on (loopback: this machine only; the wildcard address: every interface)
+     * @param port        0: an ephemeral port; -1: no HTTP server (the registry still works)
+     */
+    public MetricsServer(InetAddress bindAddress, int port) {
         new JvmMemoryMetrics().bindTo(registry);
         gc.bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
@@ -41,9 +52,10 @@ public final class MetricsServer implements AutoCloseable {
             return;
         }
         try {
-            server = HttpServer.create(new InetSocketAddress(port), 0);
+            server = HttpServer.create(new InetSocketAddress(bindAddress, port), 0);
         } catch (IOException e) {
-            throw new IllegalStateException("cannot serve /metrics on port " + port + ": " + e.getMessage(), e);
+            throw new HfpruneException("cannot serve /metrics on " + bindAddress.getHostAddress() + " port " + port + ": "
+                    + e.getMessage(), e);
         }
         server.setExecutor(Executors.newFixedThreadPool(2, r -> {
             Thread t = new Thread(r, "hfprune-http");
@@ -61,6 +73,21 @@ public final class MetricsServer implements AutoCloseable {
     /** The port the server listens on, or -1 without a server. */
     public int port() {
         return server == null ? -1 : server.getAddress().getPort();
+    }
+
+    /** The address the server listens on, or empty without a server. */
+    public Optional<InetSocketAddress> address() {
+        return server == null ? Optional.empty() : Optional.of(server.getAddress());
+    }
+
+    /** Where to reach {@code path} from this machine, e.g. {@code http://127.0.0.1:9404/metrics}; empty without a server. */
+    public Optional<String> url(String path) {
+        return address().map(a -> {
+            InetAddress ip = a.getAddress();
+            String host = ip.isAnyLocalAddress() ? "localhost"
+                    : ip instanceof java.net.Inet6Address ? "[" + ip.getHostAddress() + "]" : ip.getHostAddress();
+            return "http://" + host + ":" + a.getPort() + path;
+        });
     }
 
     public void handle(String path, HttpHandler handler) {

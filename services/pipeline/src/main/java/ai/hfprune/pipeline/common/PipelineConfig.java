@@ -2,9 +2,13 @@ package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.compensate.Compensation;
+import ai.hfprune.engine.prune.Allocation;
+import ai.hfprune.engine.prune.PruneOptions;
 
 import java.io.IOException;
 import java.io.Reader;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -62,12 +66,14 @@ public final class PipelineConfig {
         setting("output.root", "pruned", "folder under which the pruner writes model versions");
         setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
         setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
-        setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder");
+        setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder, deleted when the aggregator stops");
         setting("scorer.commit.interval.ms", "1000",
                 "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
         setting("aggregator.commit.interval.ms", "1000",
                 "Kafka Streams commit interval of the aggregator: each commit is a transaction; longer is cheaper, triggers wait up to this long");
         setting("metrics.port", "0", "port of /metrics (Prometheus); 0: an ephemeral port, -1: off");
+        setting("metrics.bind.address", "127.0.0.1",
+                "address the HTTP endpoints (/metrics, the aggregator's /coverage and /scores) listen on; 0.0.0.0: every interface (containers)");
         setting("instance.id", "", "this process's id (scorer transactional ids, metrics tags); empty: host-pid");
     }
 
@@ -201,14 +207,61 @@ public final class PipelineConfig {
         return v;
     }
 
-    /** Checks the settings of the compensation and its statistics; every service calls it on start. */
-    public PipelineConfig validateStats() {
+    /**
+     * The cut the pruner makes: {@code prune.mlp.ratio}, {@code prune.attn.ratio} and {@code prune.allocation}, each
+     * bad value refused naming its setting. Whether the attention ratio removes whole KV groups depends on the model
+     * ({@code PrunerService.checkSettings}).
+     */
+    public PruneOptions pruneOptions() {
+        double mlp = fraction("prune.mlp.ratio");
+        double attn = fraction("prune.attn.ratio");
+        Allocation allocation;
+        try {
+            allocation = Allocation.parse(get("prune.allocation").strip());
+        } catch (HfpruneException e) {
+            throw new HfpruneException("setting prune.allocation: " + e.getMessage(), e);
+        }
+        return PruneOptions.uniform(mlp, attn).withAllocation(allocation);
+    }
+
+    private double fraction(String key) {
+        double r = getDouble(key);
+        if (!(r >= 0 && r < 1)) { // also refuses NaN
+            throw new HfpruneException("setting " + key + " must be in [0, 1) (the fraction removed), got '" + get(key) + "'");
+        }
+        return r;
+    }
+
+    /**
+     * Checks the settings of the cut ({@code prune.*}), the compensation and its statistics; every service and
+     * {@code run} call it on start, so that a typo fails before any work rather than as a FAILED result at the first
+     * trigger.
+     */
+    public PipelineConfig validate() {
+        pruneOptions();
         compensation();
         damping();
         statsChunkBytes();
         statsFlushTokens();
         prunerStatsTimeoutMillis();
         return this;
+    }
+
+    /**
+     * {@code metrics.bind.address}: loopback by default, so that a local run shows its metrics and stores to no one
+     * else on the network; containers listen on every interface for Prometheus and the health checks.
+     */
+    public InetAddress metricsBindAddress() {
+        String address = get("metrics.bind.address").strip();
+        if (address.isEmpty()) {
+            throw new HfpruneException("setting metrics.bind.address is empty (127.0.0.1: this machine only, 0.0.0.0: every interface)");
+        }
+        try {
+            return InetAddress.getByName(address);
+        } catch (UnknownHostException e) {
+            throw new HfpruneException("setting metrics.bind.address: '" + address + "' is not an address of this machine's"
+                    + " interfaces or a host name that resolves (127.0.0.1: this machine only, 0.0.0.0: every interface)");
+        }
     }
 
     /** {@code instance.id}, or host-pid when it is empty: tags metrics and names transactional ids. */

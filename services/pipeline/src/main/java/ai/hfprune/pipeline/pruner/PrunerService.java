@@ -12,10 +12,12 @@ import ai.hfprune.engine.importance.Finalizer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.model.LayerWidths;
+import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.engine.nn.LlamaModel;
-import ai.hfprune.engine.prune.Allocation;
 import ai.hfprune.engine.prune.HfExport;
 import ai.hfprune.engine.prune.ParameterCount;
+import ai.hfprune.engine.prune.Planner;
 import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PruneReport;
 import ai.hfprune.engine.prune.PrunedModel;
@@ -89,6 +91,8 @@ public final class PrunerService implements AutoCloseable {
     private final Map<String, Long> previousStatsTokens = new ConcurrentHashMap<>();
     private final Map<String, Integer> previousRecoveryWindows = new ConcurrentHashMap<>();
     private final Map<String, Map<String, Double>> previousMetrics = new ConcurrentHashMap<>();
+    /** The cut, from the prune.* settings, checked against the model when the service is made. */
+    private final PruneOptions options;
     private final Compensation compensation;
     private final double damping;
     private final RecoverySettings recoverySettings;
@@ -121,10 +125,34 @@ public final class PrunerService implements AutoCloseable {
         this.meters = meters;
         this.topics = topics;
         this.outputRoot = Path.of(config.get("output.root")).toAbsolutePath().normalize();
-        config.validateStats();
+        this.options = checkSettings(config, checkpoint);
         this.compensation = config.compensation();
         this.damping = config.damping();
         this.recoverySettings = RecoverySettings.of(config);
+    }
+
+    /**
+     * Checks every setting the pruner uses against the model and returns the cut: besides {@link PipelineConfig#validate},
+     * the cut is planned once on this model with equal scores, so that a ratio the model cannot take (an attention
+     * ratio that removes no whole number of KV groups) fails now and not at the first trigger, after the calibration.
+     */
+    public static PruneOptions checkSettings(PipelineConfig config, Checkpoint checkpoint) {
+        config.validate();
+        RecoverySettings.of(config);
+        PruneOptions options = config.pruneOptions();
+        LayerWidths widths = WeightCheck.layerWidths(checkpoint.config(), checkpoint.weights());
+        double[][] mlp = new double[widths.numLayers()][];
+        double[][] heads = new double[widths.numLayers()][];
+        for (int l = 0; l < widths.numLayers(); l++) {
+            mlp[l] = new double[widths.intermediateSize(l)];
+            heads[l] = new double[widths.numAttentionHeads(l)];
+        }
+        try {
+            Planner.plan(widths, new Scores(Criterion.RANDOM, 0, 0, mlp, heads), options);
+        } catch (HfpruneException e) {
+            throw new HfpruneException("settings prune.*: " + e.getMessage() + " (" + checkpoint.name() + ")", e);
+        }
+        return options;
     }
 
     /**
@@ -233,8 +261,8 @@ public final class PrunerService implements AutoCloseable {
         String key = Keys.modelCriterion(trigger.getModel(), trigger.getCriterion());
         PruneResult.Builder result = PruneResult.newBuilder().setModel(trigger.getModel()).setCriterion(trigger.getCriterion())
                 .setVersion(trigger.getVersion()).setTokens(trigger.getSnapshot().getTokens())
-                .setBatches(trigger.getSnapshot().getBatches()).setMlpRatio(config.getDouble("prune.mlp.ratio"))
-                .setAttnRatio(config.getDouble("prune.attn.ratio")).setAllocation(config.get("prune.allocation"))
+                .setBatches(trigger.getSnapshot().getBatches()).setMlpRatio(options.mlpRatio())
+                .setAttnRatio(options.attnRatio()).setAllocation(options.allocation().id())
                 .setKept(List.of()).setParamsBefore(ParameterCount.of(checkpoint.weights())).setParamsAfter(0)
                 .setMetrics(new HashMap<>()).setKeptChanged(1.0).setOutputPath("").setError("")
                 .setCompensation(compensation.id()).setStatsTokens(0);
@@ -242,8 +270,6 @@ public final class PrunerService implements AutoCloseable {
             GramStats stats = compensation.usesStats() ? statsReader.read(trigger) : null; // first: fails fast
             result.setStatsTokens(stats == null ? 0 : stats.tokens());
             Scores scores = Finalizer.finalize(partial(trigger), dense, 0);
-            PruneOptions options = PruneOptions.uniform(config.getDouble("prune.mlp.ratio"), config.getDouble("prune.attn.ratio"))
-                    .withAllocation(Allocation.parse(config.get("prune.allocation")));
             PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
             pruned = compensation.apply(checkpoint.config(), checkpoint.weights(), pruned, stats, damping);
             List<LayerKept> kept = KeptSets.of(pruned.plan());

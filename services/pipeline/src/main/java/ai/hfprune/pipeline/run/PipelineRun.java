@@ -69,6 +69,7 @@ public final class PipelineRun implements AutoCloseable {
         if (scorerCount < 1) {
             throw new HfpruneException("--scorers must be at least 1, got " + scorerCount);
         }
+        PrunerService.checkSettings(config, checkpoint); // every setting, prune.* included, before the broker starts
         cfg = config;
         if (cfg.get("bootstrap.servers").isBlank()) {
             progress.accept("starting the embedded Kafka broker (KRaft, single node)");
@@ -81,11 +82,9 @@ public final class PipelineRun implements AutoCloseable {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cfg.get("bootstrap.servers")))) {
             topics.createAll(admin, cfg.getInt("topic.partitions"), (short) cfg.getInt("topic.replication"));
         }
-        metrics = new MetricsServer(cfg.getInt("metrics.port"));
+        metrics = MetricsServer.of(cfg);
         open.push(metrics);
-        if (metrics.port() > 0) {
-            progress.accept("metrics at http://localhost:" + metrics.port() + "/metrics, coverage at /coverage");
-        }
+        metrics.url("/metrics").ifPresent(url -> progress.accept("metrics at " + url + ", coverage at /coverage"));
         watcher = new PipelineWatcher(cfg.get("bootstrap.servers"), topics, progress);
         open.push(watcher);
 
@@ -116,8 +115,11 @@ public final class PipelineRun implements AutoCloseable {
      */
     public List<PruneResult> awaitResults(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        if (!sampler.awaitCompletion(timeout)) {
-            throw new HfpruneException("the sampler did not finish within " + timeout.toSeconds() + " s");
+        while (!sampler.awaitCompletion(Duration.ofMillis(500))) {
+            watcher.checkHealthy(); // without the watcher no result would ever be seen: fail now, not at the timeout
+            if (System.nanoTime() > deadline) {
+                throw new HfpruneException("the sampler did not finish within " + timeout.toSeconds() + " s");
+            }
         }
         sampler.failure().ifPresent(f -> {
             throw new HfpruneException("the sampler failed: " + f.getMessage(), f);
@@ -145,9 +147,10 @@ public final class PipelineRun implements AutoCloseable {
         return results;
     }
 
-    /** Blocks until interrupted (follow mode), printing nothing itself: the watcher reports. */
+    /** Blocks until interrupted (follow mode), printing nothing itself: the watcher reports; throws if the watcher fails. */
     public void awaitInterrupt() throws InterruptedException {
-        new java.util.concurrent.CountDownLatch(1).await();
+        watcher.awaitStop();
+        new java.util.concurrent.CountDownLatch(1).await(); // closed by a shutdown hook meanwhile: wait for the interrupt
     }
 
     public double tokensScored() {

@@ -2,16 +2,15 @@ package ai.hfprune.pipeline.sampler;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.data.CalibrationData;
+import ai.hfprune.engine.io.TextFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -83,14 +82,8 @@ public final class DocumentFiles {
         if (file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl")) {
             return jsonl(file, jsonlField, sink);
         }
-        String text;
-        try {
-            text = Files.readString(file, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new HfpruneException("cannot read data file " + file + ": " + e.getMessage(), e);
-        }
         long n = 0;
-        for (String doc : CalibrationData.splitDocuments(text)) {
+        for (String doc : CalibrationData.splitDocuments(TextFiles.readUtf8(file, "data file"))) {
             n++;
             if (!sink.test(doc)) {
                 break;
@@ -100,37 +93,29 @@ public final class DocumentFiles {
     }
 
     private static long jsonl(Path file, String field, Predicate<String> sink) {
-        long n = 0;
-        long lineNo = 0;
-        long skipped = 0;
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            for (String line; (line = in.readLine()) != null; ) {
-                lineNo++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                JsonNode node;
-                try {
-                    node = JSON.readTree(line);
-                } catch (JsonProcessingException e) {
-                    throw new HfpruneException(file + " line " + lineNo + " is not JSON: " + e.getOriginalMessage(), e);
-                }
-                JsonNode text = node == null ? null : node.get(field);
-                if (text == null || !text.isTextual()) {
-                    skipped++;
-                    continue;
-                }
-                n++;
-                if (!sink.test(text.asText())) {
-                    break;
-                }
+        long[] documents = {0};
+        long[] skipped = {0};
+        TextFiles.forEachLine(file, "data file", (line, lineNo) -> {
+            if (line.isBlank()) {
+                return true;
             }
-        } catch (IOException e) {
-            throw new HfpruneException("cannot read data file " + file + ": " + e.getMessage(), e);
+            JsonNode node;
+            try {
+                node = JSON.readTree(line);
+            } catch (JsonProcessingException e) {
+                throw new HfpruneException(file + " line " + lineNo + " is not JSON: " + e.getOriginalMessage(), e);
+            }
+            JsonNode text = node == null ? null : node.get(field);
+            if (text == null || !text.isTextual()) {
+                skipped[0]++;
+                return true;
+            }
+            documents[0]++;
+            return sink.test(text.asText());
+        });
+        if (skipped[0] > 0) {
+            LOG.warn("{}: skipped {} lines without a text field '{}'", file, skipped[0], field);
         }
-        if (skipped > 0) {
-            LOG.warn("{}: skipped {} lines without a text field '{}'", file, skipped, field);
-        }
-        return n;
+        return documents[0];
     }
 }

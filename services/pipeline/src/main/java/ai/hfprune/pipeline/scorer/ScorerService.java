@@ -212,7 +212,7 @@ public final class ScorerService {
         this.model = ModelInfo.of(checkpoint);
         this.instanceId = config.instanceId();
         this.commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
-        config.validateStats();
+        config.validate();
         this.withStats = config.compensation().usesStats();
         this.flushTokens = config.statsFlushTokens();
         this.statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);

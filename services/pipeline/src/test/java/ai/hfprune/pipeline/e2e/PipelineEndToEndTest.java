@@ -126,7 +126,7 @@ class PipelineEndToEndTest {
             run.awaitResults(Duration.ofMinutes(5));
             // Kafka client metrics that appear after partitions are assigned (per-partition lag) are bound by Micrometer's
             // periodic refresh (every 60 s), so the scrape is repeated until every name is there or 2 minutes pass.
-            URI metrics = URI.create("http://localhost:" + run.metrics().port() + "/metrics");
+            URI metrics = URI.create(run.metrics().url("/metrics").orElseThrow());
             List<String> missing = List.copyOf(queried);
             Set<String> exported = Set.of();
             long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
