@@ -39,6 +39,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.LinkedHashSet;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -170,6 +171,9 @@ public class FidelityStudyCommand implements Callable<Integer> {
                     int[][] calibration = Arrays.copyOfRange(all, set * windows, (set + 1) * windows);
                     bar.setExtraMessage(String.format(Locale.ROOT, " set %d: scoring", set));
                     Calibrated c = calibrate(dense, calibration, studied);
+                    // obs takes only the counts from a criterion's plan: criteria with the same counts share its models
+                    Map<String, PrunedModel> obsModels = new HashMap<>();
+                    Map<String, WindowMetrics> measuredObs = new HashMap<>();
                     for (Criterion criterion : studied) {
                         for (Setting setting : studiedSettings) {
                             bar.setExtraMessage(String.format(Locale.ROOT, " set %d %s mlp %s attn %s", set, criterion.id(),
@@ -181,14 +185,25 @@ public class FidelityStudyCommand implements Callable<Integer> {
                                 PrunedModel measured = switch (method) {
                                     case MASK -> cut;
                                     case LSTSQ -> refit = Refit.apply(checkpoint.weights(), cut, c.stats(), damping);
-                                    case OBS -> obs = Compensation.OBS.apply(checkpoint.config(), checkpoint.weights(), cut,
-                                            c.stats(), damping);
-                                    case OBS_RECOVER -> recover(dense, obs != null ? obs : Compensation.OBS.apply(
-                                            checkpoint.config(), checkpoint.weights(), cut, c.stats(), damping), calibration);
+                                    case OBS -> obs = obsModels.computeIfAbsent(obsKey(setting, cut, method), k -> Compensation.OBS
+                                            .apply(checkpoint.config(), checkpoint.weights(), cut, c.stats(), damping));
+                                    case OBS_RECOVER -> {
+                                        PrunedModel start = obs != null ? obs : obsModels.computeIfAbsent(
+                                                obsKey(setting, cut, FidelityStudy.Method.OBS), k -> Compensation.OBS.apply(
+                                                        checkpoint.config(), checkpoint.weights(), cut, c.stats(), damping));
+                                        yield obsModels.computeIfAbsent(obsKey(setting, cut, method),
+                                                k -> recover(dense, start, calibration));
+                                    }
                                     case RECOVER -> recover(dense, refit != null ? refit
                                             : Refit.apply(checkpoint.weights(), cut, c.stats(), damping), calibration);
                                 };
-                                WindowMetrics m = evaluate(measured, dense, evaluation, bar);
+                                boolean shared = method == FidelityStudy.Method.OBS || method == FidelityStudy.Method.OBS_RECOVER;
+                                String key = obsKey(setting, cut, method);
+                                WindowMetrics m = shared && measuredObs.containsKey(key) ? skip(measuredObs.get(key), bar, evalTokens)
+                                        : evaluate(measured, dense, evaluation, bar);
+                                if (shared) {
+                                    measuredObs.put(key, m);
+                                }
                                 results.add(new FidelityStudy.Result(criterion, setting, method, set, measured.parameters(),
                                         m.perplexity(), m.fidelity().kl(), m.fidelity().top1()));
                             }
@@ -262,6 +277,16 @@ public class FidelityStudyCommand implements Callable<Integer> {
         RecoveryOptions options = RecoveryOptions.defaults(recoverSteps).withLearningRate(recoverLr);
         RecoveryResult r = Recovery.run(dense, refit.config(), refit.weights(), train, held, options, RecoveryListener.NONE);
         return new PrunedModel(refit.config(), r.weights(), refit.plan());
+    }
+
+    private static String obsKey(Setting setting, PrunedModel cut, FidelityStudy.Method method) {
+        return method + "|" + setting + "|" + cut.plan().prunedWidths();
+    }
+
+    /** A measurement already made (the same model): the progress bar moves as if it were made again. */
+    private static WindowMetrics skip(WindowMetrics m, ProgressBar bar, long evalTokens) {
+        bar.stepBy(evalTokens);
+        return m;
     }
 
     private WindowMetrics evaluate(PrunedModel pruned, LlamaModel dense, int[][] evaluation, ProgressBar bar) {

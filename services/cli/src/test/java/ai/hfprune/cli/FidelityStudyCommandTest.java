@@ -36,18 +36,22 @@ class FidelityStudyCommandTest {
         cli.setErr(new PrintWriter(err, true));
         int exit = cli.execute("bench", "fidelity", "--windows", "4", "--calibration-sets", "2", "--seq-len", "32",
                 "--eval-windows", "4", "--batch-windows", "4", "--criteria", "entropy,activation,magnitude",
-                "--settings", "0.2,0.2:0.25", "--methods", "mask,lstsq", "--out", json.toString());
+                "--settings", "0.2,0.2:0.25", "--methods", "mask,lstsq,obs", "--out", json.toString());
         assertEquals(0, exit, err.toString());
 
         String table = out.toString();
         assertTrue(table.contains("Dense perplexity: ") && table.contains("2 sets of 4 windows"), table);
         List<String> rows = table.lines().filter(l -> l.matches("\\| 0\\.\\d+ \\| 0\\.?\\d* \\|.*")).toList();
-        assertEquals(3 * 2 * 2, rows.size(), table); // KL, top-1 and perplexity tables × settings × methods
+        assertEquals(3 * 2 * 3, rows.size(), table); // KL, top-1 and perplexity tables × settings × methods
         for (String row : rows) {
             String[] cells = row.replace("**", "").split("\\|");
             // "", mlp, attn, params, method, then one cell per criterion: "mean ± sd"
             assertEquals(5 + 3, cells.length, row);
-            assertTrue(Set.of("mask", "+refit").contains(cells[4].trim()), row);
+            assertTrue(Set.of("mask", "+refit", "obs+refit").contains(cells[4].trim()), row);
+            if (cells[4].trim().equals("obs+refit")) { // uniform: every criterion's plan has the same counts, so one model
+                assertEquals(cells[5].trim(), cells[6].trim(), row);
+                assertEquals(cells[5].trim(), cells[7].trim(), row);
+            }
             for (int i = 5; i < cells.length; i++) {
                 String[] meanSd = cells[i].trim().split(" ± ");
                 assertEquals(2, meanSd.length, row);
@@ -64,7 +68,7 @@ class FidelityStudyCommandTest {
         assertEquals(4, root.get("evaluation").get("windows").asInt());
         assertTrue(Double.isFinite(root.get("dense").get("perplexity").asDouble()));
         JsonNode results = root.get("results");
-        assertEquals(3 * 2 * 2 * 2, results.size()); // criteria × settings × methods × sets
+        assertEquals(3 * 2 * 3 * 2, results.size()); // criteria × settings × methods × sets
         Set<String> distinct = new HashSet<>();
         for (JsonNode r : results) {
             for (String key : List.of("perplexity", "kl", "top1")) {
