@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
+import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.ScoringFlops;
@@ -71,6 +72,7 @@ public class BenchCommand implements Runnable {
             ModelConfig s = RandomModels.syntheticBenchConfig();
             ModelConfig synthetic = RandomModels.llama(syntheticVocab, s.hiddenSize(), s.intermediateSize(),
                     s.numHiddenLayers(), s.numAttentionHeads(), s.numKeyValueHeads());
+            out.println(MklOverride.describe());
             out.printf("%-28s %7s %12s %10s %12s %7s %10s%n", "model", "threads", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "peak RSS");
             try (Checkpoint checkpoint = model.open()) {
                 ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before threads are set

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Usage: mkl-override.sh LIBRARY COMMAND [ARG ...]
+# Runs COMMAND with the MKL vendor override LIBRARY preloaded (LD_PRELOAD) where it helps, else as it is; used by the
+# ./hfprune launcher and by the Docker image. Where it helps: a non-Intel x86 CPU with AVX-512 (libtorch's oneMKL takes
+# its generic path on such CPUs and its float32 matrix product ran at about half speed, issue 12; on Intel CPUs MKL
+# already picks its best path, and on an AMD CPU without AVX-512 it measured no faster), and the libtorch in use
+# carries MKL. HFPRUNE_MKL_OVERRIDE=0 turns it off, =1 preloads it on any CPU (to measure); unset or auto decides as
+# above. HFPRUNE_MKL_OVERRIDE_STATE tells the JVM what was decided and why (hfprune --version prints it).
+set -eu
+lib="$1"
+shift
+
+decide() {
+  case "${HFPRUNE_MKL_OVERRIDE:-auto}" in
+    0 | off | false) echo "off: HFPRUNE_MKL_OVERRIDE=${HFPRUNE_MKL_OVERRIDE}"; return 1 ;;
+    1 | on | true) forced=1 ;;
+    auto | "") forced=0 ;;
+    *) echo "off: HFPRUNE_MKL_OVERRIDE=${HFPRUNE_MKL_OVERRIDE} is not 0, 1 or auto"; return 1 ;;
+  esac
+  if [ ! -f "$lib" ]; then
+    echo "off: $lib was not built, no C compiler at build time"
+    return 1
+  fi
+  if [ "$forced" = 1 ]; then
+    echo "on: HFPRUNE_MKL_OVERRIDE=${HFPRUNE_MKL_OVERRIDE}"
+    return 0
+  fi
+  vendor="$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo 2> /dev/null | head -n 1)"
+  if [ -z "$vendor" ] || [ "$vendor" = GenuineIntel ]; then
+    echo "off: ${vendor:-unknown} CPU, where MKL picks its best path itself"
+    return 1
+  fi
+  if ! grep -m 1 '^flags' /proc/cpuinfo | grep -qw avx512f; then
+    echo "off: $vendor CPU without AVX-512, where it measured no faster; HFPRUNE_MKL_OVERRIDE=1 forces it"
+    return 1
+  fi
+  # DJL's CPU natives (pytorch-native-cpu for linux-x86_64) link MKL into libtorch_cpu.so; a libtorch of one's own
+  # (PYTORCH_LIBRARY_PATH) may not.
+  if [ -n "${PYTORCH_LIBRARY_PATH:-}" ] && ! grep -qa mkl_serv_intel_cpu "$PYTORCH_LIBRARY_PATH/libtorch_cpu.so" 2> /dev/null; then
+    echo "off: the libtorch in $PYTORCH_LIBRARY_PATH has no MKL"
+    return 1
+  fi
+  echo "on: $vendor CPU with AVX-512"
+  return 0
+}
+
+if state="$(decide)"; then
+  export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
+fi
+export HFPRUNE_MKL_OVERRIDE_STATE="$state"
+exec "$@"
