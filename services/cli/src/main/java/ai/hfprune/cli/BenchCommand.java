@@ -29,7 +29,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.Score.class, LoadBenchCommand.class, FidelityStudyCommand.class, PipelineBenchCommand.class})
+        subcommands = {BenchCommand.Score.class, LoadBenchCommand.class, FidelityStudyCommand.class, PipelineBenchCommand.class,
+            GenerateBenchCommand.class})
 public class BenchCommand implements Runnable {
 
     @picocli.CommandLine.Spec
