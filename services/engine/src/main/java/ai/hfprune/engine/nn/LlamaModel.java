@@ -94,6 +94,10 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
+    NDArray sqrtHeadDim() {
+        return sqrtHeadDim;
+    }
+
     public ModelConfig config() {
         return config;
     }
@@ -213,10 +217,13 @@ public final class LlamaModel implements AutoCloseable {
         NDArray[] rope = positions.rope(offset, offset + seq, local);
         // one new token attends to every cached position: nothing to mask
         NDArray mask = seq == 1 && offset > 0 ? null : positions.causalMask(offset, offset + seq, local);
+        boolean step = cache != null && seq == 1; // one token against the cache: DecodeStep's shorter path
+        NDArray rotation = step ? positions.rotation(local) : null;
         for (int l = 0; l < layers.size(); l++) {
             DecoderLayer layer = layers.get(l);
-            NDArray attn = attention(l, layer, rmsNorm(hidden, layer.inputLayernorm()), batch, seq, rope, mask, tap,
-                    projection, cache);
+            NDArray x = rmsNorm(hidden, layer.inputLayernorm());
+            NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
+                    : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
             hidden = hidden.add(attn);
             NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
             hidden = hidden.add(mlp);
@@ -289,7 +296,7 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    private NDArray rmsNorm(NDArray x, NDArray weight) {
+    NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
         return x.div(rms).mul(weight);
     }

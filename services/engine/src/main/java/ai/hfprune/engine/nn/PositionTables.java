@@ -25,6 +25,7 @@ final class PositionTables implements AutoCloseable {
     private NDArray sin;
     /** (length, length) additive mask: 0 where a position may attend, a large negative number above the diagonal. */
     private NDArray mask;
+    private NDArray rotation;
 
     PositionTables(ModelConfig config, NDManager manager, DataType dataType) {
         this.config = config;
@@ -45,12 +46,32 @@ final class PositionTables implements AutoCloseable {
         return slice(mask, new NDIndex("{}:{}, :{}", from, to, to), target);
     }
 
+    /**
+     * The (head_dim, head_dim) signed permutation R with x·R = rotate(x) in the model's {@link RopeStyle} (HALF:
+     * (x1, x2) to (-x2, x1) by halves; INTERLEAVED: each pair (a, b) to (-b, a)), attached to {@code target}.
+     */
+    synchronized NDArray rotation(NDManager target) {
+        if (rotation == null) {
+            int d = config.headDim();
+            int half = d / 2;
+            double[] r = new double[d * d];
+            for (int i = 0; i < half; i++) {
+                int a = config.ropeStyle() == RopeStyle.HALF ? i : 2 * i;
+                int b = config.ropeStyle() == RopeStyle.HALF ? i + half : 2 * i + 1;
+                r[b * d + a] = -1; // rotated[a] = -x[b]
+                r[a * d + b] = 1;  // rotated[b] = x[a]
+            }
+            rotation = converted(r, new Shape(d, d));
+        }
+        return slice(rotation, new NDIndex(":"), target);
+    }
+
     /** Computes the tables for at least {@code length} positions (a generation knows its longest length up front). */
     synchronized void ensure(int needed) {
         if (needed <= length) {
             return;
         }
-        close();
+        closeTables();
         int headDim = config.headDim();
         int half = headDim / 2;
         double[] c = new double[needed * headDim];
@@ -101,6 +122,14 @@ final class PositionTables implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        closeTables();
+        if (rotation != null) {
+            rotation.close();
+            rotation = null;
+        }
+    }
+
+    private void closeTables() {
         for (NDArray a : new NDArray[] {cos, sin, mask}) {
             if (a != null) {
                 a.close();
