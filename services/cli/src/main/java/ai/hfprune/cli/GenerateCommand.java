@@ -1,5 +1,6 @@
 package ai.hfprune.cli;
 
+import ai.djl.pytorch.jni.JniUtils;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.GreedyDecoder;
 import ai.hfprune.engine.nn.LlamaModel;
@@ -35,6 +36,11 @@ public class GenerateCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         try (Checkpoint checkpoint = model.open(); LlamaModel llama = checkpoint.load()) {
+            if (System.getProperty("ai.djl.pytorch.num_threads") == null) {
+                // One token at a time is hundreds of tiny operations per token: a second OpenMP thread only adds a barrier
+                // to each (bench generate: 8x the CPU time and 3x the wall time of one thread, stories3M on 2 cores).
+                JniUtils.setNumThreads(1);
+            }
             Tokenizer tokenizer = checkpoint.tokenizer();
             int[] promptIds = tokenizer.encode(prompt);
             int[] prefix = new int[1 + promptIds.length];
