@@ -2,9 +2,10 @@
 # Usage: mkl-override.sh LIBRARY COMMAND [ARG ...]
 # Runs COMMAND with the MKL vendor override LIBRARY preloaded (LD_PRELOAD) where it helps, else as it is; used by the
 # ./hfprune launcher and by the Docker image. Where it helps: a non-Intel x86 CPU with AVX-512 (libtorch's oneMKL takes
-# its generic path on such CPUs and its float32 matrix product ran at about half speed, issue 12; on Intel CPUs MKL
-# already picks its best path, and on an AMD CPU without AVX-512 it measured no faster), and the libtorch in use
-# carries MKL. HFPRUNE_MKL_OVERRIDE=0 turns it off, =1 preloads it on any CPU (to measure); unset or auto decides as
+# its generic path on such CPUs and its float32 matrix product ran at about half speed there, issue 12), and the
+# libtorch in use carries MKL. On Intel CPUs MKL picks its best path itself. On an AVX2-only AMD CPU (Zen 3) scoring
+# took about 12% less CPU time with it, measured on a heavily loaded machine (README, Performance): it stays off there
+# until that is confirmed. HFPRUNE_MKL_OVERRIDE=0 turns it off, =1 preloads it on any CPU; unset or auto decides as
 # above. HFPRUNE_MKL_OVERRIDE_STATE tells the JVM what was decided and why (hfprune --version prints it).
 set -eu
 lib="$1"
@@ -31,7 +32,7 @@ decide() {
     return 1
   fi
   if ! grep -m 1 '^flags' /proc/cpuinfo | grep -qw avx512f; then
-    echo "off: $vendor CPU without AVX-512, where it measured no faster; HFPRUNE_MKL_OVERRIDE=1 forces it"
+    echo "off: $vendor CPU without AVX-512; HFPRUNE_MKL_OVERRIDE=1 forces it"
     return 1
   fi
   # DJL's CPU natives (pytorch-native-cpu for linux-x86_64) link MKL into libtorch_cpu.so; a libtorch of one's own

@@ -45,6 +45,6 @@ final class DecodeStep {
     }
 
     private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
-        return LlamaModel.Projection.linear(0, null, x, weight, bias);
+        return (bias == null ? Linear.linear(x, weight) : Linear.linear(x, weight, bias)).singletonOrThrow();
     }
 }
