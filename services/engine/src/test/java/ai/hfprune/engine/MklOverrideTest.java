@@ -60,8 +60,10 @@ class MklOverrideTest {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().remove("LD_PRELOAD"); // the suite itself may run with the override: each child decides alone
         pb.environment().remove("HFPRUNE_MKL_OVERRIDE_STATE");
-        if (preload) {
+        pb.environment().remove("MKL_CBWR");
+        if (preload) { // as infra/mkl-override.sh applies it
             pb.environment().put("LD_PRELOAD", LIBRARY.toString());
+            pb.environment().put("MKL_CBWR", "AUTO,STRICT");
         }
         Process child = pb.start();
         String out = new String(child.getInputStream().readAllBytes());
