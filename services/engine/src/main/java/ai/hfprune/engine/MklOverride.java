@@ -28,7 +28,7 @@ public final class MklOverride {
         }
     }
 
-    /** One line for --version and the benches, e.g. "MKL vendor override: active (on: AuthenticAMD CPU with AVX-512)". */
+    /** One line for --version and the benches, e.g. "MKL vendor override: active (on: AuthenticAMD CPU with AVX2)". */
     public static String describe() {
         String state = System.getenv("HFPRUNE_MKL_OVERRIDE_STATE");
         boolean active = active();
