@@ -13,15 +13,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Greedy decoding of both real models reproduces the known-good continuations written in the assets' SOURCES.md
- * (stories260K: llama2.c's own output; babyllama-tok105: an independent float64 forward pass).
+ * Greedy decoding of the three real models reproduces the known-good continuations written in the assets' SOURCES.md
+ * (stories260K: llama2.c's own output; babyllama-tok105: an independent float64 forward pass; stories3M: llama2.c, numpy
+ * and llama.cpp agreeing). Generation runs with the KV cache.
  */
 class GenerateGoldenTest {
 
     @ParameterizedTest
     @CsvSource({
         "models/stories260K/stories260K.gguf, stories260K, 80",
-        "models/babyllama-tok105/babyllama-tok105.gguf, babyllama-tok105, 160"})
+        "models/babyllama-tok105/babyllama-tok105.gguf, babyllama-tok105, 160",
+        "models/stories3M/stories3M.gguf, stories3M, 100"})
     void greedyContinuationMatchesSources(String model, String name, int maxNewTokens) throws IOException {
         String expected = knownContinuation(name);
         Cli cli = Cli.run("generate", "--model", Assets.require(model).toString(),

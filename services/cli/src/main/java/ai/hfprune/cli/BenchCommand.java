@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
+import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.ScoringFlops;
@@ -28,7 +29,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.Score.class, LoadBenchCommand.class, FidelityStudyCommand.class, PipelineBenchCommand.class})
+        subcommands = {BenchCommand.Score.class, LoadBenchCommand.class, FidelityStudyCommand.class, PipelineBenchCommand.class,
+            GenerateBenchCommand.class})
 public class BenchCommand implements Runnable {
 
     @picocli.CommandLine.Spec
@@ -41,7 +43,7 @@ public class BenchCommand implements Runnable {
 
     @Command(name = "score", mixinStandardHelpOptions = true,
             description = "Entropy-Taylor scoring throughput (forward + activation-gradient backward) on stories260K and on a "
-                    + "compute-bound synthetic LLaMA, beside the engine's float32 matrix-product GFLOP/s.")
+                    + "compute-bound synthetic LLaMA, against the engine's best float32 matrix product and the CPU's estimated peak.")
     static class Score implements Callable<Integer> {
 
         @Mixin
@@ -71,23 +73,30 @@ public class BenchCommand implements Runnable {
             ModelConfig s = RandomModels.syntheticBenchConfig();
             ModelConfig synthetic = RandomModels.llama(syntheticVocab, s.hiddenSize(), s.intermediateSize(),
                     s.numHiddenLayers(), s.numAttentionHeads(), s.numKeyValueHeads());
-            out.printf("%-28s %7s %12s %10s %12s %7s %10s%n", "model", "threads", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "peak RSS");
+            CpuPeak peak = CpuPeak.measure();
+            out.println(MklOverride.describe());
+            out.println("CPU peak estimate: " + peak.describe());
+            out.printf("%-28s %7s %10s %9s %12s %9s %10s %8s %10s%n", "model", "threads", "tokens/s", "GFLOP/s", "best sgemm",
+                    "of sgemm", "CPU peak", "of peak", "peak RSS");
             try (Checkpoint checkpoint = model.open()) {
                 ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before threads are set
                 for (int n : threads) {
                     JniUtils.setNumThreads(n);
                     double matmul = matmulGflops();
-                    run(out, checkpoint.name(), checkpoint.config(), checkpoint.weights(), n, matmul);
+                    double cpu = peak.gflops(n);
+                    run(out, checkpoint.name(), checkpoint.config(), checkpoint.weights(), n, matmul, cpu);
                     run(out, "synthetic-" + synthetic.hiddenSize() + "x" + synthetic.intermediateSize(), synthetic,
-                            RandomModels.weights(synthetic, 1), n, matmul);
+                            RandomModels.weights(synthetic, 1), n, matmul, cpu);
                 }
             }
-            out.printf("T=%d, %d windows per batch, %d timed batches after one warm-up; FLOPs = 2 x forward matrix products.%n",
-                    seqLen, batchWindows, batches);
+            out.printf("T=%d, %d windows per batch, %d timed batches after one warm-up; FLOPs = 2 x forward matrix products; "
+                    + "best sgemm: the fastest float32 n x n x n product of n = 1024, 2048 on the engine; CPU peak: threads x the "
+                    + "estimate above.%n", seqLen, batchWindows, batches);
             return 0;
         }
 
-        private void run(PrintWriter out, String name, ModelConfig config, TensorSource weights, int threads, double matmul) {
+        private void run(PrintWriter out, String name, ModelConfig config, TensorSource weights, int threads, double matmul,
+                         double cpuPeak) {
             try (LlamaModel llama = LlamaModel.load(config, weights, Device.cpu(), DataType.FLOAT32)) {
                 ImportanceScorer scorer = new ImportanceScorer(llama);
                 int[][] batch = randomWindows(config.vocabSize());
@@ -99,8 +108,8 @@ public class BenchCommand implements Runnable {
                 double seconds = (System.nanoTime() - start) / 1e9;
                 double tokens = (double) batches * batchWindows * seqLen;
                 double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
-                out.printf("%-28s %7d %12.0f %10.2f %14.2f %7.2f %7d MiB%n", name, threads, tokens / seconds, gflops, matmul,
-                        gflops / matmul, peakRssMiB());
+                out.printf("%-28s %7d %10.0f %9.2f %12.2f %9.2f %10.1f %8.2f %6d MiB%n", name, threads, tokens / seconds, gflops,
+                        matmul, gflops / matmul, cpuPeak, gflops / cpuPeak, peakRssMiB());
                 out.flush();
             }
         }
@@ -116,23 +125,29 @@ public class BenchCommand implements Runnable {
             return w;
         }
 
-        /** Float32 GFLOP/s of a 1024×1024 by 1024×1024 product on the engine, best of a few. */
+        /**
+         * The best float32 GFLOP/s of an n×n by n×n product on the engine, n = 1024 and 2048, best of three each after a
+         * warm-up: the engine's own ceiling for large products at the current thread count.
+         */
         static double matmulGflops() {
-            int n = 1024;
+            double best = 0;
             try (NDManager m = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-                NDArray a = m.randomNormal(new Shape(n, n));
-                NDArray b = m.randomNormal(new Shape(n, n));
-                a.matMul(b).close();
-                double best = Double.MAX_VALUE;
-                for (int i = 0; i < 5; i++) {
-                    long start = System.nanoTime();
-                    NDArray c = a.matMul(b);
-                    c.toFloatArray(); // forces completion
-                    best = Math.min(best, (System.nanoTime() - start) / 1e9);
-                    c.close();
+                for (int n : new int[] {1024, 2048}) {
+                    NDArray a = m.randomNormal(new Shape(n, n));
+                    NDArray b = m.randomNormal(new Shape(n, n));
+                    a.matMul(b).close();
+                    for (int i = 0; i < 3; i++) {
+                        long start = System.nanoTime();
+                        NDArray c = a.matMul(b);
+                        c.toFloatArray(); // forces completion
+                        best = Math.max(best, 2.0 * n * n * n / ((System.nanoTime() - start) / 1e9) / 1e9);
+                        c.close();
+                    }
+                    a.close();
+                    b.close();
                 }
-                return 2.0 * n * n * n / best / 1e9;
             }
+            return best;
         }
 
         static long peakRssMiB() {

@@ -1,6 +1,7 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramAccumulator;
 import ai.hfprune.engine.compensate.GramStats;
@@ -216,6 +217,7 @@ public class FidelityStudyCommand implements Callable<Integer> {
                     studied, studiedSettings, studiedMethods, results);
         }
         PrintWriter stdout = spec.commandLine().getOut();
+        stdout.println(MklOverride.describe());
         stdout.print(study.markdown());
         stdout.flush();
         if (out != null) {

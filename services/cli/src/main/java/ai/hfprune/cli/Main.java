@@ -1,11 +1,12 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.MklOverride;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code hfprune} command line. */
-@Command(name = "hfprune", mixinStandardHelpOptions = true, version = "hfprune 0.1.0",
+@Command(name = "hfprune", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Entropy-Taylor structured pruning of LLaMA/Qwen models (HFPrune).",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, ScoreCommand.class, PruneCommand.class, EvalCommand.class, RunCommand.class,
             ServiceCommands.Sampler.class, ServiceCommands.Scorer.class, ServiceCommands.Aggregator.class,
@@ -18,6 +19,14 @@ public class Main implements Runnable {
     @Override
     public void run() {
         spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    /** The version, and whether libtorch's MKL runs with the vendor override (see {@link MklOverride}). */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"hfprune 0.1.0", MklOverride.describe()};
+        }
     }
 
     /** The command line with hfprune's error handling: bad input prints one line and exits 1, never a stack trace. */

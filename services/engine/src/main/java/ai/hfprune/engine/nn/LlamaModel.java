@@ -5,7 +5,6 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -15,14 +14,10 @@ import ai.hfprune.engine.io.TensorSource;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RopeStyle;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A LLaMA-family decoder (LLaMA, Mistral, Qwen2, Qwen3) on DJL's PyTorch engine, written like
@@ -40,9 +35,7 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray norm;
     private final NDArray lmHead;
     private final List<DecoderLayer> layers;
-    /** (cos, sin) of shape (seq, head_dim) per sequence length, laid out for the model's {@link RopeStyle}. */
-    private final Map<Integer, NDArray[]> ropeCache = new ConcurrentHashMap<>();
-    private final Map<Integer, NDArray> causalMaskCache = new ConcurrentHashMap<>();
+    private final PositionTables positions;
     /**
      * sqrt(head_dim) as a 0-d tensor the model owns. Not {@code div(Number)}: DJL makes that scalar on a direct buffer
      * and closes it at once, while autograd keeps it for the backward pass; once the GC frees the buffer, the
@@ -60,6 +53,7 @@ public final class LlamaModel implements AutoCloseable {
         this.lmHead = lmHead;
         this.layers = layers;
         this.sqrtHeadDim = manager.create(Math.sqrt(config.headDim()));
+        this.positions = new PositionTables(config, manager, dataType);
     }
 
     /** The device scoring and inference run on: the first GPU DJL finds, else the CPU. */
@@ -98,6 +92,10 @@ public final class LlamaModel implements AutoCloseable {
             manager.close();
             throw e;
         }
+    }
+
+    NDArray sqrtHeadDim() {
+        return sqrtHeadDim;
     }
 
     public ModelConfig config() {
@@ -180,15 +178,52 @@ public final class LlamaModel implements AutoCloseable {
      * LoRA adds its low-rank term there); {@link Projection#PLAIN} gives {@link #forward(NDArray, ActivationTap)}.
      */
     public NDArray forward(NDArray inputIds, ActivationTap tap, Projection projection) {
+        return forward(inputIds, tap, projection, null);
+    }
+
+    /**
+     * A cache for generating one sequence of at most {@code maxLength} tokens with
+     * {@link #forward(NDArray, KvCache)}; the RoPE and mask tables are computed for that length here, once.
+     */
+    public KvCache newKvCache(int maxLength) {
+        positions.ensure(maxLength);
+        return new KvCache(manager.newSubManager(), layers.size(), maxLength);
+    }
+
+    /**
+     * The forward pass of the positions after those in {@code cache} (inference only: no taps, no gradients), which
+     * then holds them too: the prompt first, then one token at a time. Computes what {@link #forward(NDArray,
+     * ActivationTap)} of the whole sequence computes at those positions.
+     *
+     * @param inputIds the new tokens, shape (1, n); its manager receives every intermediate but the cache's
+     * @return logits of the new positions, shape (1, n, vocab)
+     */
+    public NDArray forward(NDArray inputIds, KvCache cache) {
+        int seq = (int) inputIds.getShape().get(1);
+        if (cache.length() + seq > cache.capacity()) {
+            throw new IllegalArgumentException("the cache holds at most " + cache.capacity() + " positions");
+        }
+        NDArray logits = forward(inputIds, ActivationTap.NONE, Projection.PLAIN, cache);
+        cache.advance(seq);
+        return logits;
+    }
+
+    private NDArray forward(NDArray inputIds, ActivationTap tap, Projection projection, KvCache cache) {
         long batch = inputIds.getShape().get(0);
         int seq = (int) inputIds.getShape().get(1);
+        int offset = cache == null ? 0 : cache.length();
+        NDManager local = inputIds.getManager();
         NDArray hidden = inputIds.getNDArrayInternal().embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
-        NDArray[] rope = rope(seq);
-        NDArray mask = causalMask(seq);
+        NDArray[] rope = positions.rope(offset, offset + seq, local);
+        // one new token attends to every cached position: nothing to mask
+        NDArray mask = seq == 1 && offset > 0 ? null : positions.causalMask(offset, offset + seq, local);
+        boolean step = cache != null && seq == 1; // one token against the cache: DecodeStep's shorter path
+        NDArray rotation = step ? positions.rotation(local) : null;
         for (int l = 0; l < layers.size(); l++) {
             DecoderLayer layer = layers.get(l);
-            NDArray attn = attention(l, layer, rmsNorm(hidden, layer.inputLayernorm()), batch, seq, rope, mask, tap,
-                    projection);
+            NDArray x = rmsNorm(hidden, layer.inputLayernorm());
+            NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
+                    : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
             hidden = hidden.add(attn);
             NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
             hidden = hidden.add(mlp);
@@ -197,7 +232,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     private NDArray attention(int l, DecoderLayer layer, NDArray x, long batch, int seq, NDArray[] rope, NDArray mask,
-                              ActivationTap tap, Projection projection) {
+                              ActivationTap tap, Projection projection, KvCache cache) {
         int headDim = config.headDim();
         int numHeads = layer.numHeads(headDim);
         int numKv = layer.numKeyValueHeads(headDim);
@@ -212,9 +247,19 @@ public final class LlamaModel implements AutoCloseable {
             k = rmsNorm(k, layer.kNorm());
         }
         q = applyRope(q.transpose(0, 2, 1, 3), rope);                 // (batch, heads, seq, head_dim)
-        k = repeatKv(applyRope(k.transpose(0, 2, 1, 3), rope), numHeads / numKv);
-        v = repeatKv(v.transpose(0, 2, 1, 3), numHeads / numKv);
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(sqrtHeadDim).add(mask);
+        k = applyRope(k.transpose(0, 2, 1, 3), rope);
+        v = v.transpose(0, 2, 1, 3);
+        if (cache != null) { // attend over every position so far: (batch, kv_heads, cached + seq, head_dim)
+            NDArray[] kv = cache.append(l, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        k = repeatKv(k, numHeads / numKv);
+        v = repeatKv(v, numHeads / numKv);
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(sqrtHeadDim);
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
         NDArray o = scores.softmax(-1).matMul(v);                      // (batch, heads, seq, head_dim)
         o = tap.attentionOutput(l, o);
         o = o.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
@@ -251,7 +296,7 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    private NDArray rmsNorm(NDArray x, NDArray weight) {
+    NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
         return x.div(rms).mul(weight);
     }
@@ -279,112 +324,9 @@ public final class LlamaModel implements AutoCloseable {
         return x.mul(rope[0]).add(rotated.mul(rope[1]));
     }
 
-    private NDArray[] rope(int seq) {
-        return ropeCache.computeIfAbsent(seq, t -> {
-            int headDim = config.headDim();
-            int half = headDim / 2;
-            double[] cos = new double[t * headDim];
-            double[] sin = new double[t * headDim];
-            for (int pos = 0; pos < t; pos++) {
-                for (int i = 0; i < half; i++) {
-                    double angle = pos * Math.pow(config.ropeTheta(), -2.0 * i / headDim);
-                    // HALF: frequency i sits at i and i + half; INTERLEAVED: at 2i and 2i + 1
-                    int a = config.ropeStyle() == RopeStyle.HALF ? i : 2 * i;
-                    int b = config.ropeStyle() == RopeStyle.HALF ? i + half : 2 * i + 1;
-                    cos[pos * headDim + a] = cos[pos * headDim + b] = Math.cos(angle);
-                    sin[pos * headDim + a] = sin[pos * headDim + b] = Math.sin(angle);
-                }
-            }
-            Shape shape = new Shape(t, headDim);
-            return new NDArray[] {
-                manager.create(cos, shape).toType(dataType, false),
-                manager.create(sin, shape).toType(dataType, false)};
-        });
-    }
-
-    /** Additive mask: 0 where a position may attend, a large negative number above the diagonal. */
-    private NDArray causalMask(int seq) {
-        return causalMaskCache.computeIfAbsent(seq, t -> {
-            double[] mask = new double[t * t];
-            for (int i = 0; i < t; i++) {
-                for (int j = i + 1; j < t; j++) {
-                    mask[i * t + j] = -1e30;
-                }
-            }
-            return manager.create(mask, new Shape(t, t)).toType(dataType, false);
-        });
-    }
-
     @Override
     public void close() {
+        positions.close();
         manager.close();
-    }
-
-    /** Streams tensors from a {@link TensorSource} into NDArrays through one staging buffer of a few MB. */
-    private static final class WeightLoader {
-        private static final int STAGING_FLOATS = 1 << 20;
-        private final TensorSource source;
-        private final NDManager manager;
-        private final DataType dataType;
-        private ByteBuffer stagingBytes;
-
-        WeightLoader(TensorSource source, NDManager manager, DataType dataType) {
-            this.source = source;
-            this.manager = manager;
-            this.dataType = dataType;
-        }
-
-        NDArray optional(String name) {
-            return source.has(name) ? get(name) : null;
-        }
-
-        /**
-         * The tensor in memory PyTorch owns, filled a few rows at a time through one staging buffer: the weights then
-         * never sit in Java's direct memory (whose default limit is the heap's size) and never exist twice.
-         */
-        NDArray get(String name) {
-            long[] shape = source.shape(name);
-            long rows = shape.length == 0 ? 1 : shape[0];
-            long rowElements = source.numel(name) / Math.max(rows, 1);
-            long rowsPerChunk = Math.max(1, STAGING_FLOATS / Math.max(rowElements, 1));
-            NDArray array = manager.create(new Shape(shape), DataType.FLOAT32); // uninitialized
-            try {
-                for (long row = 0; row < rows; row += rowsPerChunk) {
-                    long n = Math.min(rowsPerChunk, rows - row);
-                    FloatBuffer floats = staging(n * rowElements);
-                    source.readFloats(name, row * rowElements, floats);
-                    long[] partShape = shape.clone();
-                    if (partShape.length > 0) {
-                        partShape[0] = n;
-                    }
-                    try (NDArray part = manager.create(stagingBytes, new Shape(partShape), DataType.FLOAT32)) {
-                        if (shape.length == 0) {
-                            array.set(part.toFloatArray());
-                        } else {
-                            array.set(new NDIndex("{}:{}", row, row + n), part);
-                        }
-                    }
-                }
-            } catch (RuntimeException e) {
-                array.close();
-                throw e;
-            }
-            if (dataType == DataType.FLOAT32) {
-                return array;
-            }
-            NDArray converted = array.toType(dataType, false);
-            array.close();
-            return converted;
-        }
-
-        /** The staging buffer with room for exactly {@code floats} values (grown when one row needs more). */
-        private FloatBuffer staging(long floats) {
-            int bytes = Math.toIntExact(floats * 4);
-            if (stagingBytes == null || stagingBytes.capacity() < bytes) {
-                stagingBytes = ByteBuffer.allocateDirect(Math.max(bytes, STAGING_FLOATS * 4)).order(ByteOrder.nativeOrder());
-            }
-            stagingBytes.clear().limit(bytes);
-            return stagingBytes.asFloatBuffer();
-        }
     }
 }
