@@ -1,0 +1,129 @@
+package ai.hfprune.tests;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Assumptions;
+
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * llama.cpp, prebuilt, through the npm package node-llama-cpp, driven by {@code tests/llamacpp/oracle.mjs}. The
+ * package is installed on first use from the project's own {@code package.json} and {@code package-lock.json}
+ * (pinned, scripts off: nothing is compiled), so a fresh clone needs only node, npm and the npm registry.
+ */
+final class LlamaCpp implements AutoCloseable {
+
+    static final JsonMapper JSON = new JsonMapper();
+    private static final long INSTALL_MINUTES = 10;
+
+    static Path dir() {
+        return RepositoryRoot.find().resolve("tests/llamacpp");
+    }
+
+    /** Skips the calling test, with the reason in the report, where node or npm is missing; installs the package. */
+    static synchronized void requireInstalled() throws IOException, InterruptedException {
+        for (String tool : List.of("node", "npm")) {
+            Assumptions.assumeTrue(runs(tool, "--version"),
+                    tool + " is not on the PATH: the llama.cpp oracle tests are skipped (they need Node.js 18+ and npm)");
+        }
+        String wanted = JSON.readTree(dir().resolve("package.json").toFile()).at("/dependencies/node-llama-cpp").asText();
+        Path installed = dir().resolve("node_modules/node-llama-cpp/package.json");
+        if (Files.isRegularFile(installed) && wanted.equals(JSON.readTree(installed.toFile()).get("version").asText())) {
+            return;
+        }
+        // `npm ci` refuses this lock file (npm leaves the other platforms' optional binaries out of it and then calls
+        // it out of sync), so `npm install`, which follows the lock; --omit=optional skips 600 MB of CUDA/Vulkan builds.
+        Result r = run(dir(), INSTALL_MINUTES * 60, "npm", "install", "--ignore-scripts", "--omit=optional", "--no-audit",
+                "--no-fund", "--no-save");
+        if (r.code() != 0) {
+            throw new IllegalStateException("npm install in " + dir() + " failed (" + r.code() + "):\n" + r.err());
+        }
+    }
+
+    /** Starts the oracle (oracle.mjs), which answers requests one at a time until {@link #close}. */
+    static LlamaCpp start() throws IOException {
+        Path log = Files.createTempFile("llamacpp-oracle", ".err");
+        Process p = new ProcessBuilder("node", "oracle.mjs").directory(dir().toFile())
+                .redirectError(log.toFile()).start();
+        return new LlamaCpp(p, log);
+    }
+
+    private final Process process;
+    private final Path log;
+    private final BufferedWriter in;
+    private final BufferedReader out;
+
+    private LlamaCpp(Process process, Path log) {
+        this.process = process;
+        this.log = log;
+        this.in = new BufferedWriter(new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8));
+        this.out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    }
+
+    /** One request (see oracle.mjs) and its answer. */
+    JsonNode ask(ObjectNode request) throws IOException {
+        in.write(request.toString());
+        in.newLine();
+        in.flush();
+        String line = out.readLine();
+        if (line == null) {
+            throw new IllegalStateException("the llama.cpp oracle stopped:\n" + Files.readString(log));
+        }
+        JsonNode answer = JSON.readTree(line);
+        if (answer.has("error")) {
+            throw new IllegalStateException("llama.cpp oracle: " + answer.get("error").asText());
+        }
+        return answer;
+    }
+
+    @Override
+    public void close() throws IOException, InterruptedException {
+        in.close(); // end of input: the oracle exits
+        if (!process.waitFor(30, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+        }
+        Files.deleteIfExists(log);
+    }
+
+    record Result(int code, String out, String err) {
+    }
+
+    private static boolean runs(String... command) {
+        try {
+            return run(Path.of("."), 60, command).code() == 0;
+        } catch (IOException e) {
+            return false; // not installed
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static Result run(Path dir, long timeoutSeconds, String... command) throws IOException, InterruptedException {
+        Path out = Files.createTempFile("llamacpp", ".out");
+        Path err = Files.createTempFile("llamacpp", ".err");
+        try {
+            Process p = new ProcessBuilder(command).directory(dir.toFile())
+                    .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IllegalStateException(String.join(" ", command) + " did not finish in " + timeoutSeconds + " s");
+            }
+            return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
+                    Files.readString(err, StandardCharsets.UTF_8));
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
+        }
+    }
+}

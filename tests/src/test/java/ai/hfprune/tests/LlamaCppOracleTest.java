@@ -1,0 +1,182 @@
+package ai.hfprune.tests;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.hfprune.engine.data.CalibrationData;
+import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.nn.ActivationTap;
+import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.testing.Assets;
+import ai.hfprune.engine.tokenizer.Tokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * llama.cpp as an independent oracle for {@code prune --format gguf}: each real model is pruned (uniformly with KV
+ * groups cut, which is architecture llama, and with global allocation, which is deci), and llama.cpp, loading the
+ * exported model.gguf, must continue a prompt greedily as {@code hfprune generate} does on the same file and give the
+ * same log-probabilities on held-out windows to 1e-4. Both run in float32 (llama.cpp with a float32 KV cache).
+ */
+class LlamaCppOracleTest {
+
+    private static final double TOLERANCE = 1e-4;
+    private static final String PROMPT = "Once upon a time";
+
+    @TempDir
+    Path tmp;
+
+    private static LlamaCpp llamaCpp;
+
+    @BeforeAll
+    static void start() throws Exception {
+        System.setProperty("ai.djl.offline", "true");
+        LlamaCpp.requireInstalled();
+        llamaCpp = LlamaCpp.start();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (llamaCpp != null) {
+            llamaCpp.close();
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1} mlp {2} attn {3}")
+    @CsvSource({
+        "models/stories260K/stories260K.gguf,             uniform, 0.25, 0.25, 32",
+        "models/stories260K/stories260K.gguf,             global,  0.3,  0.25, 32",
+        "models/babyllama-tok105/babyllama-tok105.gguf,   uniform, 0.25, 0.25, 64",
+        "models/babyllama-tok105/babyllama-tok105.gguf,   global,  0.3,  0.25, 64",
+        "models/stories3M/stories3M.gguf,                 uniform, 0.2,  0.5,  32",
+        "models/stories3M/stories3M.gguf,                 global,  0.3,  0.25, 32"})
+    void llamaCppComputesWhatHfpruneComputesOnTheExport(String model, String allocation, String mlpRatio,
+                                                        String attnRatio, int newTokens) throws Exception {
+        Path out = tmp.resolve("pruned");
+        Cli prune = Cli.run("prune", "--model", Assets.require(model).toString(), "--criterion", "entropy",
+                "--seq-len", "32", "--max-windows", "2", "--mlp-ratio", mlpRatio, "--attn-ratio", attnRatio,
+                "--allocation", allocation, "--format", "gguf", "--out", out.toString());
+        assertEquals(0, prune.exitCode(), prune.err());
+        String arch = allocation.equals("uniform") ? "architecture llama" : "architecture deci";
+        assertTrue(prune.out().contains(arch), prune.out());
+        Path gguf = out.resolve("model.gguf");
+
+        Cli generate = Cli.run("generate", "--model", gguf.toString(), "--prompt", PROMPT,
+                "--max-new-tokens", String.valueOf(newTokens));
+        assertEquals(0, generate.exitCode(), generate.err());
+
+        try (Checkpoint checkpoint = Checkpoint.open(gguf)) {
+            Tokenizer tokenizer = checkpoint.tokenizer();
+            int[] prompt = withBos(tokenizer, tokenizer.encode(PROMPT));
+            int[][] windows = CalibrationData.windows(List.of(heldOutText()), tokenizer, 64, 2, "valid-hf-head.txt");
+
+            ObjectNode request = LlamaCpp.JSON.createObjectNode().put("model", gguf.toString());
+            request.set("prompt", ids(prompt));
+            request.put("maxNewTokens", newTokens);
+            ArrayNode rows = request.putArray("windows");
+            for (int[] w : windows) {
+                rows.add(ids(w));
+            }
+            JsonNode answer = llamaCpp.ask(request);
+
+            int[] greedy = untilEos(toInts(answer.get("greedy")), tokenizer.eosId());
+            int[] all = concat(prompt, greedy);
+            String llamaText = PROMPT + tokenizer.decode(all).substring(tokenizer.decode(prompt).length());
+            assertEquals(generate.out().strip(), llamaText.strip(), "greedy continuation of llama.cpp vs hfprune generate");
+
+            double[][] expected = logProbs(checkpoint, windows);
+            for (int w = 0; w < windows.length; w++) {
+                double[] got = toDoubles(answer.get("windows").get(w).get("logprobs"));
+                assertEquals(expected[w].length, got.length);
+                double worst = 0;
+                for (int t = 0; t < got.length; t++) {
+                    worst = Math.max(worst, Math.abs(got[t] - expected[w][t]));
+                }
+                assertTrue(worst <= TOLERANCE, "window " + w + ": log-probabilities differ by up to " + worst);
+            }
+        }
+    }
+
+    /**
+     * The start of TinyStories' validation text (the calibration came from the training split): enough for two windows
+     * of the character-level model's vocabulary too, without encoding the whole file, which is one document.
+     */
+    private static String heldOutText() throws java.io.IOException {
+        String text = Files.readString(Assets.require("data/tinystories/valid-hf-head.txt"));
+        return text.substring(0, Math.min(text.length(), 4000));
+    }
+
+    /** hfprune's float32 log-probability of each window's next tokens. */
+    private static double[][] logProbs(Checkpoint checkpoint, int[][] windows) {
+        double[][] out = new double[windows.length][];
+        try (LlamaModel model = checkpoint.load(); NDManager batch = model.manager().newSubManager()) {
+            for (int w = 0; w < windows.length; w++) {
+                long[] ids = Arrays.stream(windows[w]).asLongStream().toArray();
+                NDArray logp = model.forward(batch.create(ids, new Shape(1, ids.length)), ActivationTap.NONE)
+                        .logSoftmax(-1);
+                float[] flat = logp.toFloatArray();
+                int vocab = (int) logp.getShape().get(2);
+                out[w] = new double[ids.length - 1];
+                for (int t = 0; t + 1 < ids.length; t++) {
+                    out[w][t] = flat[t * vocab + windows[w][t + 1]];
+                }
+            }
+        }
+        return out;
+    }
+
+    private static int[] withBos(Tokenizer tokenizer, int[] ids) {
+        return concat(new int[] {tokenizer.bosId()}, ids);
+    }
+
+    private static int[] untilEos(int[] ids, int eos) {
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] == eos) {
+                return Arrays.copyOf(ids, i);
+            }
+        }
+        return ids;
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static ArrayNode ids(int[] ids) {
+        ArrayNode a = LlamaCpp.JSON.createArrayNode();
+        Arrays.stream(ids).forEach(a::add);
+        return a;
+    }
+
+    private static int[] toInts(JsonNode a) {
+        int[] out = new int[a.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = a.get(i).asInt();
+        }
+        return out;
+    }
+
+    private static double[] toDoubles(JsonNode a) {
+        double[] out = new double[a.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = a.get(i).asDouble();
+        }
+        return out;
+    }
+}
