@@ -14,7 +14,8 @@ import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.prune.Allocation;
-import ai.hfprune.engine.prune.HfExport;
+import ai.hfprune.engine.prune.GgufExport;
+import ai.hfprune.engine.prune.ModelExport;
 import ai.hfprune.engine.prune.ParameterCount;
 import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PruneReport;
@@ -84,6 +85,7 @@ public final class PrunerService implements AutoCloseable {
     private final Map<String, Long> previousStatsTokens = new ConcurrentHashMap<>();
     private final Compensation compensation;
     private final double damping;
+    private final ModelExport.Options export;
     private StatsReader statsReader;
     private final Map<String, Map<String, AtomicReference<Double>>> gauges = new ConcurrentHashMap<>();
 
@@ -106,6 +108,10 @@ public final class PrunerService implements AutoCloseable {
         config.validateStats();
         this.compensation = config.compensation();
         this.damping = config.damping();
+        this.export = config.exportOptions();
+        if (export.format().writesGguf()) {
+            GgufExport.checkSource(checkpoint); // a model GGUF cannot hold fails the service on start, not every version
+        }
     }
 
     /**
@@ -226,7 +232,7 @@ public final class PrunerService implements AutoCloseable {
                 if (!Files.exists(dir)) { // a trigger delivered again after a crash finds its version written
                     PruneReport report = PruneReport.of(checkpoint, scores, config.getInt("seq.len"), pruned);
                     report.setCompensation(compensation, damping, stats);
-                    HfExport.save(checkpoint, pruned, report, dir, new HfExport.Options(2L << 30, false), n -> { });
+                    ModelExport.save(checkpoint, pruned, report, dir, export, n -> { });
                     PruneReport.addMetrics(dir, metrics);
                 }
                 result.setStatus(PruneStatus.WRITTEN).setOutputPath(dir.toString());
