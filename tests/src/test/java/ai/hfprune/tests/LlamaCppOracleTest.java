@@ -66,15 +66,53 @@ class LlamaCppOracleTest {
         "models/stories3M/stories3M.gguf,                 global,  0.3,  0.25, 32"})
     void llamaCppComputesWhatHfpruneComputesOnTheExport(String model, String allocation, String mlpRatio,
                                                         String attnRatio, int newTokens) throws Exception {
+        Path gguf = export(Assets.require(model), allocation, mlpRatio, attnRatio);
+        assertAgree(gguf, newTokens);
+    }
+
+    /**
+     * A Hugging Face input (the real models saved by hfprune as Hugging Face directories first: a SentencePiece BPE
+     * tokenizer.json with merges, Q/K in rotate-half order) is exported with its tokenizer converted and Q/K permuted
+     * back: llama.cpp agrees as above, and its tokenizer gives the ids of tokenizer.json's.
+     */
+    @ParameterizedTest(name = "{0} as Hugging Face input, attn {1}")
+    @CsvSource({"models/stories260K/stories260K.gguf, 0.25", "models/stories3M/stories3M.gguf, 0.5"})
+    void aHuggingFaceInputsTokenizerIsConvertedForLlamaCpp(String model, String attnRatio) throws Exception {
+        Path hf = tmp.resolve("hf-input");
+        Cli save = Cli.run("prune", "--model", Assets.require(model).toString(), "--criterion", "magnitude",
+                "--mlp-ratio", "0", "--compensate", "none", "--out", hf.toString());
+        assertEquals(0, save.exitCode(), save.err());
+        Path gguf = export(hf, "uniform", "0.2", attnRatio);
+        assertAgree(gguf, 32);
+
+        List<String> texts = List.of(heldOutText().substring(0, 300), "Once upon a time", "  two spaces, a tab\tand\nnew lines\n\n",
+                "Caf\u00e9 na\u00efve \u2603 \u65e5\u672c\u8a9e \ud83d\ude00!", "x", " ");
+        ObjectNode request = LlamaCpp.JSON.createObjectNode().put("model", gguf.toString());
+        ArrayNode list = request.putArray("tokenize");
+        texts.forEach(list::add);
+        JsonNode answer = llamaCpp.ask(request);
+        try (Checkpoint input = Checkpoint.open(hf)) {
+            for (int i = 0; i < texts.size(); i++) {
+                assertEquals(Arrays.toString(input.tokenizer().encode(texts.get(i))),
+                        Arrays.toString(toInts(answer.get("tokens").get(i))), "ids of \"" + texts.get(i) + "\"");
+            }
+        }
+    }
+
+    /** prune --format gguf; the architecture the summary names is the one expected for the allocation. */
+    private Path export(Path model, String allocation, String mlpRatio, String attnRatio) {
         Path out = tmp.resolve("pruned");
-        Cli prune = Cli.run("prune", "--model", Assets.require(model).toString(), "--criterion", "entropy",
+        Cli prune = Cli.run("prune", "--model", model.toString(), "--criterion", "entropy",
                 "--seq-len", "32", "--max-windows", "2", "--mlp-ratio", mlpRatio, "--attn-ratio", attnRatio,
                 "--allocation", allocation, "--format", "gguf", "--out", out.toString());
         assertEquals(0, prune.exitCode(), prune.err());
         String arch = allocation.equals("uniform") ? "architecture llama" : "architecture deci";
         assertTrue(prune.out().contains(arch), prune.out());
-        Path gguf = out.resolve("model.gguf");
+        return out.resolve("model.gguf");
+    }
 
+    /** Greedy text as hfprune generate's, and log-probabilities on held-out windows within 1e-4 of hfprune's. */
+    private static void assertAgree(Path gguf, int newTokens) throws Exception {
         Cli generate = Cli.run("generate", "--model", gguf.toString(), "--prompt", PROMPT,
                 "--max-new-tokens", String.valueOf(newTokens));
         assertEquals(0, generate.exitCode(), generate.err());

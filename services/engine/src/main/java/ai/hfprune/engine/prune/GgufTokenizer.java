@@ -1,14 +1,17 @@
 package ai.hfprune.engine.prune;
 
-import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.io.GgufTensorSource;
 import ai.hfprune.engine.io.GgufValue;
 import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.tokenizer.GgufVocabularyConverter;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** The {@code tokenizer.*} metadata of an exported GGUF file. */
+/**
+ * The {@code tokenizer.*} metadata of an exported GGUF file: a GGUF input's as it is, a Hugging Face input's
+ * tokenizer.json converted ({@link GgufVocabularyConverter}).
+ */
 final class GgufTokenizer {
     private GgufTokenizer() {
     }
@@ -27,7 +30,7 @@ final class GgufTokenizer {
             });
             return out;
         }
-        throw new HfpruneException("--format gguf: converting a Hugging Face tokenizer.json to GGUF is not supported yet;"
-                + " use --format hf");
+        return GgufVocabularyConverter.fromDirectory(source.path(), source.config().bosTokenId(),
+                source.config().eosTokenId());
     }
 }
