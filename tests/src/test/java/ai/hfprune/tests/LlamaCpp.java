@@ -2,6 +2,7 @@ package ai.hfprune.tests;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Assumptions;
 
@@ -84,6 +85,58 @@ final class LlamaCpp implements AutoCloseable {
             throw new IllegalStateException("llama.cpp oracle: " + answer.get("error").asText());
         }
         return answer;
+    }
+
+    /** llama.cpp's log-probability of each window's next tokens. */
+    double[][] logProbs(Path gguf, int[][] windows) throws IOException {
+        ObjectNode request = JSON.createObjectNode().put("model", gguf.toString());
+        ArrayNode rows = request.putArray("windows");
+        for (int[] w : windows) {
+            rows.add(ids(w));
+        }
+        JsonNode answer = ask(request);
+        double[][] out = new double[windows.length][];
+        for (int w = 0; w < windows.length; w++) {
+            out[w] = doubles(answer.get("windows").get(w).get("logprobs"));
+        }
+        return out;
+    }
+
+    /** llama.cpp's ids of each text (no BOS). */
+    int[][] tokenize(Path gguf, List<String> texts) throws IOException {
+        ObjectNode request = JSON.createObjectNode().put("model", gguf.toString());
+        ArrayNode list = request.putArray("tokenize");
+        texts.forEach(list::add);
+        JsonNode answer = ask(request);
+        int[][] out = new int[texts.size()][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ints(answer.get("tokens").get(i));
+        }
+        return out;
+    }
+
+    static ArrayNode ids(int[] ids) {
+        ArrayNode a = JSON.createArrayNode();
+        for (int id : ids) {
+            a.add(id);
+        }
+        return a;
+    }
+
+    static int[] ints(JsonNode a) {
+        int[] out = new int[a.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = a.get(i).asInt();
+        }
+        return out;
+    }
+
+    static double[] doubles(JsonNode a) {
+        double[] out = new double[a.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = a.get(i).asDouble();
+        }
+        return out;
     }
 
     @Override
