@@ -31,12 +31,32 @@ final class LlamaCpp implements AutoCloseable {
         return RepositoryRoot.find().resolve("tests/llamacpp");
     }
 
-    /** Skips the calling test, with the reason in the report, where node or npm is missing; installs the package. */
+    private static String missing; // why the oracle cannot run here, once known
+    private static boolean installed;
+
+    /**
+     * Skips the calling test, with the reason in the test report (and once on stderr), where node or npm is missing;
+     * installs the package on first use. Call it per test ({@code @BeforeEach}): an assumption failing in
+     * {@code @BeforeAll} leaves no trace in Maven's summary ("Tests run: 0").
+     */
     static synchronized void requireInstalled() throws IOException, InterruptedException {
-        for (String tool : List.of("node", "npm")) {
-            Assumptions.assumeTrue(runs(tool, "--version"),
-                    tool + " is not on the PATH: the llama.cpp oracle tests are skipped (they need Node.js 18+ and npm)");
+        if (!installed && missing == null) {
+            for (String tool : List.of("node", "npm")) {
+                if (missing == null && !runs(tool, "--version")) {
+                    missing = tool + " is not on the PATH: the llama.cpp oracle tests are skipped (they need Node.js 18+"
+                            + " and npm)";
+                    System.err.println("WARNING: " + missing);
+                }
+            }
+            if (missing == null) {
+                install();
+                installed = true;
+            }
         }
+        Assumptions.assumeTrue(missing == null, missing);
+    }
+
+    private static void install() throws IOException, InterruptedException {
         String wanted = JSON.readTree(dir().resolve("package.json").toFile()).at("/dependencies/node-llama-cpp").asText();
         Path installed = dir().resolve("node_modules/node-llama-cpp/package.json");
         if (Files.isRegularFile(installed) && wanted.equals(JSON.readTree(installed.toFile()).get("version").asText())) {

@@ -10,7 +10,7 @@ import ai.hfprune.engine.testing.TinyCheckpoints;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -44,17 +44,20 @@ class LlamaCppByteLevelTest {
     @TempDir
     Path tmp;
 
-    @BeforeAll
-    static void start() throws Exception {
+    @BeforeEach
+    void start() throws Exception {
         System.setProperty("ai.djl.offline", "true");
         LlamaCpp.requireInstalled();
-        llamaCpp = LlamaCpp.start();
+        if (llamaCpp == null) {
+            llamaCpp = LlamaCpp.start(); // one oracle process for the class
+        }
     }
 
     @AfterAll
     static void stop() throws Exception {
         if (llamaCpp != null) {
             llamaCpp.close();
+            llamaCpp = null;
         }
     }
 

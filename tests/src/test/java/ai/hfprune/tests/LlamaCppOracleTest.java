@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -35,19 +35,22 @@ class LlamaCppOracleTest {
     @TempDir
     Path tmp;
 
-    static LlamaCpp llamaCpp;
+    private static LlamaCpp llamaCpp;
 
-    @BeforeAll
-    static void start() throws Exception {
+    @BeforeEach
+    void start() throws Exception {
         System.setProperty("ai.djl.offline", "true");
         LlamaCpp.requireInstalled();
-        llamaCpp = LlamaCpp.start();
+        if (llamaCpp == null) {
+            llamaCpp = LlamaCpp.start(); // one oracle process for the class
+        }
     }
 
     @AfterAll
     static void stop() throws Exception {
         if (llamaCpp != null) {
             llamaCpp.close();
+            llamaCpp = null;
         }
     }
 
