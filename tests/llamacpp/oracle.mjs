@@ -17,9 +17,11 @@
 import {createInterface} from "node:readline";
 import {getLlama, LlamaLogLevel, LlamaModel} from "node-llama-cpp";
 
-// No GPU, no build, no download: the prebuilt CPU binary of @node-llama-cpp/linux-x64 or nothing.
+// No GPU, no build, no download: the prebuilt CPU binary of @node-llama-cpp/linux-x64 or nothing. One thread by
+// default: llama.cpp's threads spin while they wait, which on a busy machine costs far more than it saves for models
+// this small (4 threads on 2 loaded cores took minutes for what one thread does in a second).
 const llama = await getLlama({gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
-    maxThreads: Number(process.env.ORACLE_THREADS ?? 1), logLevel: LlamaLogLevel[process.env.ORACLE_LOG ?? "error"],
+    maxThreads: Number(process.env.LLAMACPP_THREADS ?? 1), logLevel: LlamaLogLevel[process.env.ORACLE_LOG ?? "error"],
     progressLogs: false});
 // Once loaded, node-llama-cpp checks that "some test text here" survives tokenize + detokenize; llama.cpp's SPM
 // tokenizer throws an uncaught C++ exception (the process aborts) on a character that has neither a piece nor a
