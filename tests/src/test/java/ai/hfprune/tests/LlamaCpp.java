@@ -15,7 +15,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * llama.cpp, prebuilt, through the npm package node-llama-cpp, driven by {@code tests/llamacpp/oracle.mjs}. The
@@ -26,6 +30,7 @@ final class LlamaCpp implements AutoCloseable {
 
     static final JsonMapper JSON = new JsonMapper();
     private static final long INSTALL_MINUTES = 10;
+    private static final long ANSWER_MINUTES = 5;
 
     static Path dir() {
         return RepositoryRoot.find().resolve("tests/llamacpp");
@@ -83,6 +88,11 @@ final class LlamaCpp implements AutoCloseable {
     private final Path log;
     private final BufferedWriter in;
     private final BufferedReader out;
+    private final ExecutorService reader = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "llamacpp-oracle-reader");
+        t.setDaemon(true);
+        return t;
+    });
 
     private LlamaCpp(Process process, Path log) {
         this.process = process;
@@ -96,7 +106,19 @@ final class LlamaCpp implements AutoCloseable {
         in.write(request.toString());
         in.newLine();
         in.flush();
-        String line = out.readLine();
+        String line;
+        try { // a hung oracle fails the test rather than the build hanging
+            line = reader.submit(out::readLine).get(ANSWER_MINUTES, TimeUnit.MINUTES);
+        } catch (TimeoutException e) {
+            process.destroyForcibly();
+            throw new IllegalStateException("the llama.cpp oracle gave no answer in " + ANSWER_MINUTES + " minutes:\n"
+                    + Files.readString(log));
+        } catch (ExecutionException e) {
+            throw new IOException("cannot read the llama.cpp oracle's answer", e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the llama.cpp oracle", e);
+        }
         if (line == null) {
             throw new IllegalStateException("the llama.cpp oracle stopped:\n" + Files.readString(log));
         }
@@ -161,6 +183,7 @@ final class LlamaCpp implements AutoCloseable {
 
     @Override
     public void close() throws IOException, InterruptedException {
+        reader.shutdownNow();
         in.close(); // end of input: the oracle exits
         if (!process.waitFor(30, TimeUnit.SECONDS)) {
             process.destroyForcibly();
