@@ -74,7 +74,7 @@ public final class GgufExport {
         ModelConfig c = model.config();
         LayerWidths w = model.widths();
         boolean uniform = w.isUniform();
-        String arch = uniform ? "llama" : "deci";
+        String arch = architecture(w);
         String a = arch + ".";
         Map<String, GgufValue> m = new LinkedHashMap<>();
         m.put("general.architecture", GgufValue.string(arch));
@@ -103,6 +103,11 @@ public final class GgufExport {
         m.put(a + "rope.freq_base", GgufValue.f32(c.ropeTheta()));
         m.put(a + "attention.layer_norm_rms_epsilon", GgufValue.f32(c.rmsNormEps()));
         return m;
+    }
+
+    /** {@code llama} for uniform widths, {@code deci} (per-layer arrays) otherwise. */
+    public static String architecture(LayerWidths widths) {
+        return widths.isUniform() ? "llama" : "deci";
     }
 
     /** llama.cpp's llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0. */

@@ -54,6 +54,8 @@ public final class ModelExport {
             GgufExport.checkSource(source);
             GgufExport.check(model.widths());
         }
+        report.setOutput(options.format(), GgufExport.architecture(model.widths()),
+                options.ggufType().name().toLowerCase(java.util.Locale.ROOT));
         AtomicDirectory.write(out, options.force(), dir -> {
             if (options.format().writesHf()) {
                 HfExport.writeInto(source, model, dir, options.maxShardBytes(), progress);

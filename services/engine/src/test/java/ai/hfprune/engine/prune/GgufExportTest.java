@@ -13,6 +13,7 @@ import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.engine.nn.ActivationTap;
 import ai.hfprune.engine.testing.Assets;
 import ai.hfprune.engine.testing.TinyCheckpoints;
+import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -68,6 +69,10 @@ class GgufExportTest {
             PrunedModel p = prune(in, PruneOptions.uniform(0.25, 0.25), 1);
             save(in, p, out, ExportFormat.GGUF, GgmlType.F32);
             assertEquals(List.of(GgufExport.FILE, PruneReport.FILE), list(out), "GGUF alone: no Hugging Face files");
+            JsonNode output = PruneReport.read(out).json().get("output");
+            assertEquals("gguf", output.get("format").asText());
+            assertEquals("llama", output.at("/gguf/architecture").asText());
+            assertEquals("f32", output.at("/gguf/tensor_type").asText());
             try (Checkpoint saved = Checkpoint.open(out.resolve(GgufExport.FILE))) {
                 GgufFile gguf = ((GgufTensorSource) saved.weights()).gguf();
                 assertEquals("llama", gguf.string("general.architecture"));
@@ -95,6 +100,7 @@ class GgufExportTest {
             assertFalse(widths.isUniform(), widths.toString());
             save(in, p, out, ExportFormat.BOTH, GgmlType.F32);
             assertTrue(Files.isRegularFile(out.resolve("model.safetensors")), "both formats side by side");
+            assertEquals("deci", PruneReport.read(out).json().at("/output/gguf/architecture").asText());
             try (Checkpoint saved = Checkpoint.open(out.resolve(GgufExport.FILE))) {
                 GgufFile gguf = ((GgufTensorSource) saved.weights()).gguf();
                 assertEquals("deci", gguf.string("general.architecture"));
