@@ -100,6 +100,22 @@ class BadInputTest {
     }
 
     @Test
+    void ggufExportOfWhatGgufCannotHold() throws IOException {
+        Path qwen3 = tmp.resolve("qwen3");
+        TinyCheckpoints.writeTinyRandom(qwen3, "Qwen3ForCausalLM", 1, "F32", Long.MAX_VALUE);
+        assertRefused("q/k norms", "prune", "--model", qwen3.toString(), "--criterion", "magnitude", "--mlp-ratio", "0.25",
+                "--compensate", "none", "--format", "both", "--out", out().toString());
+        Path llama = tmp.resolve("llama");
+        TinyCheckpoints.writeTinyRandom(llama, "LlamaForCausalLM", 1, "F32", Long.MAX_VALUE);
+        assertRefused("has no tokenizer.json to convert", "prune", "--model", llama.toString(), "--criterion", "magnitude",
+                "--mlp-ratio", "0.25", "--compensate", "none", "--format", "gguf", "--out", out().toString());
+        assertRefused("unknown format 'onnx' (choose hf, gguf or both)", "prune", "--model", llama.toString(),
+                "--criterion", "magnitude", "--mlp-ratio", "0.25", "--format", "onnx", "--out", out().toString());
+        assertRefused("choose f32, f16 or q8_0", "prune", "--model", llama.toString(), "--criterion", "magnitude",
+                "--mlp-ratio", "0.25", "--format", "gguf", "--gguf-type", "q4_k", "--out", out().toString());
+    }
+
+    @Test
     void unsupportedArchitecture() throws IOException {
         Path model = tmp.resolve("m");
         TinyCheckpoints.writeTinyRandom(model, "LlamaForCausalLM", 1, "F32", Long.MAX_VALUE);

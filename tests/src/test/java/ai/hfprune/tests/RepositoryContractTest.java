@@ -21,12 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RepositoryContractTest {
 
     private static Path root() {
-        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            if (Files.exists(dir.resolve(".ci/run")) && Files.exists(dir.resolve("README.md"))) {
-                return dir;
-            }
-        }
-        throw new IllegalStateException("repository root not found");
+        return RepositoryRoot.find();
     }
 
     @Test

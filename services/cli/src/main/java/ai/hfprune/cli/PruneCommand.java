@@ -9,8 +9,11 @@ import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.importance.ScoresFile;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.prune.Allocation;
+import ai.hfprune.engine.prune.ExportFormat;
+import ai.hfprune.engine.prune.GgufExport;
 import ai.hfprune.engine.prune.HfExport;
 import ai.hfprune.engine.prune.LayerPlan;
+import ai.hfprune.engine.prune.ModelExport;
 import ai.hfprune.engine.prune.ParameterCount;
 import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PruneReport;
@@ -33,7 +36,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = {"Remove the least important MLP neurons and attention KV groups and save the smaller model in"
-                + " Hugging Face format (model.safetensors, config.json, tokenizer.json, prune-report.json).",
+                + " Hugging Face format (model.safetensors, config.json, tokenizer.json, prune-report.json), as GGUF for"
+                + " llama.cpp (model.gguf), or both.",
                 "Scores come from --scores (written by hfprune score) or are computed here from --data/--criterion."})
 public class PruneCommand implements Callable<Integer> {
 
@@ -91,6 +95,15 @@ public class PruneCommand implements Callable<Integer> {
             description = "Split model.safetensors into shards above this size (default: ${DEFAULT-VALUE}).")
     String maxShardSize;
 
+    @Option(names = "--format", defaultValue = "hf", paramLabel = "hf|gguf|both",
+            description = "hf: a Hugging Face directory; gguf: model.gguf for llama.cpp (architecture llama, or deci for"
+                    + " per-layer widths); both: side by side in --out (default: ${DEFAULT-VALUE}).")
+    String format;
+
+    @Option(names = "--gguf-type", defaultValue = "f32", paramLabel = "f32|f16|q8_0",
+            description = "Tensor type of model.gguf's matrices; norms stay f32 (default: ${DEFAULT-VALUE}).")
+    String ggufType;
+
     @Option(names = "--force", description = "Replace --out if it exists and is not empty.")
     boolean force;
 
@@ -105,7 +118,8 @@ public class PruneCommand implements Callable<Integer> {
         // Everything that can be refused without the model is refused first.
         PruneOptions options = new PruneOptions(mlpRatio, attnRatio, Allocation.parse(allocation), minKeep, roundTo,
                 new HashSet<>(skipLayers));
-        HfExport.Options export = new HfExport.Options(ByteSizes.parse("--max-shard-size", maxShardSize), force);
+        ModelExport.Options export = new ModelExport.Options(ExportFormat.parse(format), ExportFormat.parseGgufType(ggufType),
+                ByteSizes.parse("--max-shard-size", maxShardSize), force);
         Compensation compensation = Compensation.parse(compensate);
         Compensation.checkDamping(damping);
         recovery.check();
@@ -117,6 +131,7 @@ public class PruneCommand implements Callable<Integer> {
         HfExport.checkOutput(model.path(), out, force);
 
         try (Checkpoint checkpoint = model.open()) {
+            ModelExport.checkBefore(model.path(), checkpoint, out, export);
             Scores scores;
             GramStats stats = null;
             int seqLen;
@@ -137,6 +152,9 @@ public class PruneCommand implements Callable<Integer> {
                 seqLen = scoring.seqLen();
             }
             PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
+            if (export.format().writesGguf()) {
+                GgufExport.check(pruned.widths()); // before the refit and recovery, which do not change widths
+            }
             pruned = compensation.apply(checkpoint.config(), checkpoint.weights(), pruned, stats, damping);
             RecoveryOption.Done recovered = null;
             if (recovery.enabled()) {
@@ -149,10 +167,11 @@ public class PruneCommand implements Callable<Integer> {
             if (recovered != null) {
                 report.setRecovery(recovered.result(), recovered.options(), recovered.trainWindows(), recovered.heldOutWindows());
             }
-            try (ProgressBar bar = Progress.bar("save", pruned.parameters(), "param")) {
-                HfExport.save(checkpoint, pruned, report, out, export, bar::stepBy);
+            int formats = export.format() == ExportFormat.BOTH ? 2 : 1;
+            try (ProgressBar bar = Progress.bar("save", formats * pruned.parameters(), "param")) {
+                ModelExport.save(checkpoint, pruned, report, out, export, bar::stepBy);
             }
-            printSummary(checkpoint, scores, pruned, compensation, recovered);
+            printSummary(checkpoint, scores, pruned, compensation, recovered, export);
         }
         return 0;
     }
@@ -185,7 +204,7 @@ public class PruneCommand implements Callable<Integer> {
     }
 
     private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned, Compensation compensation,
-                              RecoveryOption.Done recovered) {
+                              RecoveryOption.Done recovered, ModelExport.Options export) {
         PrintWriter w = spec.commandLine().getOut();
         long before = ParameterCount.of(checkpoint.weights());
         long after = pruned.parameters();
@@ -215,7 +234,13 @@ public class PruneCommand implements Callable<Integer> {
                     recovered.options().loraRank() == 0 ? "all weights" : "LoRA rank " + recovered.options().loraRank() + ", merged",
                     r.peakRssBytes() < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.0f MiB", r.peakRssBytes() / 1048576.0));
         }
-        w.printf("saved to %s (Hugging Face format%s)%n", out,
-                pruned.widths().isUniform() ? "" : "; per-layer widths in config.json need hfprune's loader");
+        boolean uniform = pruned.widths().isUniform();
+        String hf = "Hugging Face format" + (uniform ? "" : "; per-layer widths in config.json need hfprune's loader");
+        String gguf = GgufExport.FILE + " for llama.cpp (" + export.ggufType() + ", architecture " + (uniform ? "llama" : "deci") + ")";
+        w.printf("saved to %s (%s)%n", out, switch (export.format()) {
+            case HF -> hf;
+            case GGUF -> gguf;
+            case BOTH -> hf + "; and " + gguf;
+        });
     }
 }

@@ -71,18 +71,22 @@ public final class GgufFile implements AutoCloseable {
     private final FileChannel channel;
     private final ChunkedTensorReader reader = new ChunkedTensorReader();
     private final Map<String, Object> metadata;
+    private final Map<String, GgufValue> typedMetadata;
     private final Map<String, TensorInfo> tensors;
 
-    private GgufFile(Path path, FileChannel channel, Map<String, Object> metadata, Map<String, TensorInfo> tensors) {
+    private GgufFile(Path path, FileChannel channel, Map<String, Object> metadata, Map<String, GgufValue> typedMetadata,
+                     Map<String, TensorInfo> tensors) {
         this.path = path;
         this.channel = channel;
         this.metadata = metadata;
+        this.typedMetadata = typedMetadata;
         this.tensors = tensors;
     }
 
     public static GgufFile open(Path path) {
         long fileSize;
         Map<String, Object> metadata = new LinkedHashMap<>();
+        Map<String, GgufValue> typed = new LinkedHashMap<>();
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
         try {
             fileSize = Files.size(path);
@@ -102,7 +106,9 @@ public final class GgufFile implements AutoCloseable {
                 }
                 for (long i = 0; i < kvCount; i++) {
                     String key = in.string();
-                    metadata.put(key, in.value(in.i32()));
+                    GgufValue value = in.typedValue(in.i32());
+                    typed.put(key, value);
+                    metadata.put(key, value.value());
                 }
                 List<TensorInfo> infos = new ArrayList<>();
                 for (long i = 0; i < tensorCount; i++) {
@@ -141,8 +147,8 @@ public final class GgufFile implements AutoCloseable {
                     tensors.put(t.name, new TensorInfo(t.name, t.shape, t.type, start, t.byteSize));
                 }
             }
-            return new GgufFile(path, FileChannel.open(path, StandardOpenOption.READ),
-                    Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(tensors));
+            return new GgufFile(path, FileChannel.open(path, StandardOpenOption.READ), Collections.unmodifiableMap(metadata),
+                    Collections.unmodifiableMap(typed), Collections.unmodifiableMap(tensors));
         } catch (EOFException e) {
             throw new HfpruneException(path + " is truncated: the GGUF header ends early");
         } catch (IOException e) {
@@ -160,6 +166,11 @@ public final class GgufFile implements AutoCloseable {
 
     public Map<String, Object> metadata() {
         return metadata;
+    }
+
+    /** The metadata with each value's declared GGUF type, in file order (what a writer needs to copy keys exactly). */
+    public Map<String, GgufValue> typedMetadata() {
+        return typedMetadata;
     }
 
     public Map<String, TensorInfo> tensors() {
@@ -264,6 +275,14 @@ public final class GgufFile implements AutoCloseable {
             return new String(b, StandardCharsets.UTF_8);
         }
 
+        GgufValue typedValue(int type) throws IOException {
+            if (type != 9) {
+                return new GgufValue(type, -1, value(type));
+            }
+            int elemType = i32();
+            return new GgufValue(type, elemType, array(elemType));
+        }
+
         Object value(int type) throws IOException {
             return switch (type) {
                 case 0 -> u8();
@@ -275,23 +294,24 @@ public final class GgufFile implements AutoCloseable {
                 case 6 -> Float.intBitsToFloat(i32());
                 case 7 -> u8() != 0;
                 case 8 -> string();
-                case 9 -> {
-                    int elemType = i32();
-                    long n = i64();
-                    if (n < 0 || n > (1 << 26)) {
-                        throw new HfpruneException("implausible GGUF array length " + n + " (corrupt file?)");
-                    }
-                    List<Object> list = new ArrayList<>((int) n);
-                    for (long i = 0; i < n; i++) {
-                        list.add(value(elemType));
-                    }
-                    yield list;
-                }
+                case 9 -> array(i32());
                 case 10 -> i64();
                 case 11 -> i64();
                 case 12 -> Double.longBitsToDouble(i64());
                 default -> throw new HfpruneException("unknown GGUF metadata type " + type + " (corrupt file?)");
             };
+        }
+
+        private List<Object> array(int elemType) throws IOException {
+            long n = i64();
+            if (n < 0 || n > (1 << 26)) {
+                throw new HfpruneException("implausible GGUF array length " + n + " (corrupt file?)");
+            }
+            List<Object> list = new ArrayList<>((int) n);
+            for (long i = 0; i < n; i++) {
+                list.add(value(elemType));
+            }
+            return list;
         }
     }
 }

@@ -30,6 +30,7 @@ public final class GgufTensorSource implements TensorSource {
             Map.entry("ffn_down", "mlp.down_proj"));
 
     private static final Pattern LAYER_TENSOR = Pattern.compile("blk\\.(\\d+)\\.([a-z_]+)\\.(weight|bias)");
+    private static final Pattern HF_LAYER_TENSOR = Pattern.compile("model\\.layers\\.(\\d+)\\.([a-z_]+\\.[a-z_]+|[a-z_]+)\\.(weight|bias)");
 
     private final GgufFile gguf;
     /** Hugging Face name → GGUF name. */
@@ -54,6 +55,24 @@ public final class GgufTensorSource implements TensorSource {
             return "model.layers." + m.group(1) + "." + LAYER_NAMES.get(m.group(2)) + "." + m.group(3);
         }
         return null; // e.g. rope_freqs: not a weight the forward pass uses
+    }
+
+    /** The inverse of {@link #hfName}: the GGUF name of a Hugging Face tensor name, or null for one GGUF has none for. */
+    public static String toGgufName(String hfName) {
+        for (Map.Entry<String, String> e : GLOBAL_NAMES.entrySet()) {
+            if (e.getValue().equals(hfName)) {
+                return e.getKey();
+            }
+        }
+        Matcher m = HF_LAYER_TENSOR.matcher(hfName);
+        if (m.matches()) {
+            for (Map.Entry<String, String> e : LAYER_NAMES.entrySet()) {
+                if (e.getValue().equals(m.group(2))) {
+                    return "blk." + m.group(1) + "." + e.getKey() + "." + m.group(3);
+                }
+            }
+        }
+        return null;
     }
 
     public GgufFile gguf() {

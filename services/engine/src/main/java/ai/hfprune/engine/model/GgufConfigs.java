@@ -5,7 +5,11 @@ import ai.hfprune.engine.io.GgufFile;
 
 import java.util.List;
 
-/** A {@link ModelConfig} from the metadata of a GGUF file of architecture {@code llama}. */
+/**
+ * A {@link ModelConfig} from the metadata of a GGUF file of architecture {@code llama}, or {@code deci}: llama.cpp's
+ * name for LLaMA with per-layer widths (arrays of feed-forward widths and head counts), which hfprune writes for a
+ * non-uniformly pruned model. The config then holds the largest widths; each layer's own comes from its weights.
+ */
 public final class GgufConfigs {
     private GgufConfigs() {
     }
@@ -15,18 +19,30 @@ public final class GgufConfigs {
         return n instanceof Float f ? Double.parseDouble(Float.toString(f)) : n.doubleValue();
     }
 
+    /** A width that is one number, or one per layer (deci): the largest. */
+    private static int largest(GgufFile gguf, String key) {
+        List<Object> perLayer = gguf.array(key);
+        if (perLayer == null) {
+            return gguf.requireInt(key);
+        }
+        return perLayer.stream().mapToInt(v -> ((Number) v).intValue()).max()
+                .orElseThrow(() -> new HfpruneException(gguf.path() + ": GGUF metadata " + key + " is an empty array"));
+    }
+
     public static ModelConfig read(GgufFile gguf) {
         String arch = gguf.string("general.architecture");
-        if (!"llama".equals(arch)) {
-            throw new HfpruneException(gguf.path() + ": unsupported GGUF architecture '" + arch + "' (supported: llama)");
+        if (!"llama".equals(arch) && !"deci".equals(arch)) {
+            throw new HfpruneException(gguf.path() + ": unsupported GGUF architecture '" + arch + "' (supported: llama, deci)");
         }
-        int hidden = gguf.requireInt("llama.embedding_length");
-        int heads = gguf.requireInt("llama.attention.head_count");
-        Number kvHeads = gguf.number("llama.attention.head_count_kv");
-        Number keyLength = gguf.number("llama.attention.key_length");
-        Number theta = gguf.number("llama.rope.freq_base");
-        Number eps = gguf.number("llama.attention.layer_norm_rms_epsilon");
-        Number context = gguf.number("llama.context_length");
+        String a = arch + ".";
+        int hidden = gguf.requireInt(a + "embedding_length");
+        int heads = largest(gguf, a + "attention.head_count");
+        String kvKey = a + "attention.head_count_kv";
+        Integer kvHeads = gguf.metadata().containsKey(kvKey) ? largest(gguf, kvKey) : null;
+        Number keyLength = gguf.number(a + "attention.key_length");
+        Number theta = gguf.number(a + "rope.freq_base");
+        Number eps = gguf.number(a + "attention.layer_norm_rms_epsilon");
+        Number context = gguf.number(a + "context_length");
         List<Object> tokens = gguf.array("tokenizer.ggml.tokens");
         if (tokens == null) {
             throw new HfpruneException(gguf.path() + ": GGUF metadata lacks tokenizer.ggml.tokens");
@@ -38,10 +54,10 @@ public final class GgufConfigs {
                     "LlamaForCausalLM",
                     tokens.size(),
                     hidden,
-                    gguf.requireInt("llama.feed_forward_length"),
-                    gguf.requireInt("llama.block_count"),
+                    largest(gguf, a + "feed_forward_length"),
+                    gguf.requireInt(a + "block_count"),
                     heads,
-                    kvHeads == null ? heads : kvHeads.intValue(),
+                    kvHeads == null ? heads : kvHeads,
                     keyLength == null ? hidden / heads : keyLength.intValue(),
                     eps == null ? 1e-5 : shortest(eps),
                     theta == null ? 10000.0 : shortest(theta),

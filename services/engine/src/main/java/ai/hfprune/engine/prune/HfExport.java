@@ -23,8 +23,8 @@ import java.util.List;
 import java.util.function.LongConsumer;
 
 /**
- * Saves a pruned model as a Hugging Face checkpoint directory, whatever the input format, atomically
- * ({@link AtomicDirectory}): {@code model.safetensors} (float32, sharded above a size), {@code config.json},
+ * Saves a pruned model as a Hugging Face checkpoint directory, whatever the input format (atomically, through
+ * {@link ModelExport}): {@code model.safetensors} (float32, sharded above a size), {@code config.json},
  * {@code generation_config.json}, the tokenizer files and {@code prune-report.json}.
  *
  * <p>A GGUF input is converted: its Q/K rows are un-permuted into rotate-half order and the config says
@@ -51,19 +51,24 @@ public final class HfExport {
     private static final JsonMapper JSON = new JsonMapper();
 
     /**
+     * The Hugging Face directory alone; {@link ModelExport#save} writes other formats beside it.
+     *
      * @param progress told the element count of each tensor as it is written
      */
     public static void save(Checkpoint source, PrunedModel model, PruneReport report, Path out, Options options,
                             LongConsumer progress) {
-        checkOutput(source.path(), out, options.force());
-        AtomicDirectory.write(out, options.force(), dir -> {
-            ModelConfig config = halfRope(model.config());
-            SafetensorsWriter.write(dir, tensors(model.config(), model.weights(), progress), Dtype.F32, options.maxShardBytes());
-            HfConfigs.write(config, model.widths(), dir);
-            writeTokenizer(source, config, dir);
-            writeGenerationConfig(source, config, dir);
-            report.write(dir);
-        });
+        ModelExport.save(source, model, report, out, ModelExport.Options.hf(options.maxShardBytes(), options.force()),
+                progress);
+    }
+
+    /** Writes the Hugging Face files into {@code dir}, which {@link ModelExport} makes appear atomically. */
+    static void writeInto(Checkpoint source, PrunedModel model, Path dir, long maxShardBytes, LongConsumer progress)
+            throws IOException {
+        ModelConfig config = halfRope(model.config());
+        SafetensorsWriter.write(dir, tensors(model.config(), model.weights(), progress), Dtype.F32, maxShardBytes);
+        HfConfigs.write(config, model.widths(), dir);
+        writeTokenizer(source, config, dir);
+        writeGenerationConfig(source, config, dir);
     }
 
     /**

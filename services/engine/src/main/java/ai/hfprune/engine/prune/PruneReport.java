@@ -131,6 +131,19 @@ public final class PruneReport {
         o.put("peak_rss_bytes", r.peakRssBytes());
     }
 
+    /**
+     * Records what was written: {@code "output":{"format":"hf|gguf|both"}}, with {@code "gguf":{"file","architecture",
+     * "tensor_type"}} when a GGUF file was ({@link ModelExport} calls it).
+     */
+    public void setOutput(ExportFormat format, String ggufArchitecture, String ggufTensorType) {
+        ObjectNode o = root.putObject("output");
+        o.put("format", format.id());
+        if (format.writesGguf()) {
+            o.putObject("gguf").put("file", GgufExport.FILE).put("architecture", ggufArchitecture)
+                    .put("tensor_type", ggufTensorType);
+        }
+    }
+
     /** The report as JSON (a live view: changes are written by {@link #write}). */
     public ObjectNode json() {
         return root;

@@ -27,7 +27,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -323,31 +322,6 @@ class HfExportTest {
     private static List<String> list(Path dir) throws Exception {
         try (Stream<Path> files = Files.list(dir)) {
             return files.map(f -> f.getFileName().toString()).sorted().toList();
-        }
-    }
-
-    /** Weights that fail when one tensor is read, as a full disk or a bad source would. */
-    private record FailingSource(TensorSource inner, String failOn) implements TensorSource {
-        @Override
-        public Set<String> names() {
-            return inner.names();
-        }
-
-        @Override
-        public long[] shape(String name) {
-            return inner.shape(name);
-        }
-
-        @Override
-        public void readFloats(String name, long first, FloatBuffer dst) {
-            if (name.equals(failOn)) {
-                throw new IllegalStateException("cannot read " + name + " (injected failure)");
-            }
-            inner.readFloats(name, first, dst);
-        }
-
-        @Override
-        public void close() {
         }
     }
 }

@@ -3,6 +3,8 @@ package ai.hfprune.pipeline.common;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.prune.Allocation;
+import ai.hfprune.engine.prune.ExportFormat;
+import ai.hfprune.engine.prune.ModelExport;
 import ai.hfprune.engine.prune.PruneOptions;
 
 import java.io.IOException;
@@ -58,6 +60,8 @@ public final class PipelineConfig {
         setting("prune.recover.held.out", "32",
                 "windows after those, held out to stop recovery early (a stream with fewer has both scaled down)");
         setting("pruner.recover.read.timeout.ms", "120000", "how long the pruner reads calibration-batches for recovery's windows");
+        setting("prune.format", "hf", "what each version is written as: hf, gguf (model.gguf for llama.cpp) or both");
+        setting("prune.gguf.type", "f32", "tensor type of model.gguf's matrices: f32, f16 or q8_0");
         setting("stats.chunk.bytes", String.valueOf(4 << 20),
                 "most bytes of Gram values in one stats record (scorers' stats-partials, the aggregator's calibration-stats); a record holds at least one row");
         setting("scorer.stats.flush.tokens", String.valueOf(1 << 18),
@@ -180,6 +184,16 @@ public final class PipelineConfig {
             throw new HfpruneException("setting prune.damping must be a finite number ≥ 0, got '" + get("prune.damping") + "'");
         }
         return d;
+    }
+
+    /** {@code prune.format} and {@code prune.gguf.type}, as the pruner writes each version (2 GB Hugging Face shards). */
+    public ModelExport.Options exportOptions() {
+        try {
+            return new ModelExport.Options(ExportFormat.parse(get("prune.format")),
+                    ExportFormat.parseGgufType(get("prune.gguf.type")), 2L << 30, false);
+        } catch (HfpruneException e) {
+            throw new HfpruneException("setting prune.format/prune.gguf.type: " + e.getMessage(), e);
+        }
     }
 
     /** {@code stats.chunk.bytes}: between 1 KiB and half the record limit, so a chunk with its header always fits a record. */

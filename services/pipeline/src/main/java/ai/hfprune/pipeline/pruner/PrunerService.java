@@ -16,6 +16,9 @@ import ai.hfprune.engine.model.LayerWidths;
 import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.prune.HfExport;
+import ai.hfprune.engine.prune.Allocation;
+import ai.hfprune.engine.prune.GgufExport;
+import ai.hfprune.engine.prune.ModelExport;
 import ai.hfprune.engine.prune.ParameterCount;
 import ai.hfprune.engine.prune.Planner;
 import ai.hfprune.engine.prune.PruneOptions;
@@ -97,6 +100,7 @@ public final class PrunerService implements AutoCloseable {
     private final double damping;
     private final RecoverySettings recoverySettings;
     private final Consumer<String> progress;
+    private final ModelExport.Options export;
     private StatsReader statsReader;
     private PrunerRecovery recovery;
     private final Map<String, Map<String, AtomicReference<Double>>> gauges = new ConcurrentHashMap<>();
@@ -129,6 +133,10 @@ public final class PrunerService implements AutoCloseable {
         this.compensation = config.compensation();
         this.damping = config.damping();
         this.recoverySettings = RecoverySettings.of(config);
+        this.export = config.exportOptions();
+        if (export.format().writesGguf()) {
+            GgufExport.checkSource(checkpoint); // a model GGUF cannot hold fails the service on start, not every version
+        }
     }
 
     /**
@@ -299,7 +307,7 @@ public final class PrunerService implements AutoCloseable {
                         report.setRecovery(recovered.result(), recoverySettings.options(), recovered.trainWindows(),
                                 recovered.heldOutWindows());
                     }
-                    HfExport.save(checkpoint, pruned, report, dir, new HfExport.Options(2L << 30, false), n -> { });
+                    ModelExport.save(checkpoint, pruned, report, dir, export, n -> { });
                     PruneReport.addMetrics(dir, metrics);
                 }
                 result.setStatus(PruneStatus.WRITTEN).setOutputPath(dir.toString());

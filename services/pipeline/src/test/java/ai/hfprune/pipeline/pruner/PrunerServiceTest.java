@@ -1,11 +1,13 @@
 package ai.hfprune.pipeline.pruner;
 
+import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.data.CalibrationData;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.prune.ParameterCount;
 import ai.hfprune.engine.testing.Assets;
 import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
@@ -45,9 +47,13 @@ import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Continuous re-pruning: a new version per trigger, no rewrite when the kept set is unchanged, bad triggers to dead letters. */
+/**
+ * Continuous re-pruning: a new version per trigger (in both formats with prune.format=both), no rewrite when the kept
+ * set is unchanged, bad triggers to dead letters.
+ */
 class PrunerServiceTest {
 
     @Test
@@ -62,7 +68,8 @@ class PrunerServiceTest {
                     .with("eval.data", Assets.require("data/tinystories/valid-hf-head.txt").toString())
                     .with("eval.max.windows", "2")
                     .with("output.root", out.toString())
-                    .with("prune.compensate", "none"); // versions of the cut alone here; the refit: below and end to end
+                    .with("prune.compensate", "none") // versions of the cut alone here; the refit: below and end to end
+                    .with("prune.format", "both");
             Topics topics = Topics.of(config);
             try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
                 topics.createAll(admin, 1, (short) 1);
@@ -89,6 +96,9 @@ class PrunerServiceTest {
                 Path v1 = out.resolve("stories260K/entropy/v1");
                 assertEquals(v1.toString(), first.getOutputPath());
                 assertTrue(Files.exists(v1.resolve("model.safetensors")));
+                try (Checkpoint gguf = Checkpoint.open(v1.resolve("model.gguf"))) { // prune.format both: and for llama.cpp
+                    assertEquals(ParameterCount.of(gguf.weights()), first.getParamsAfter());
+                }
                 assertTrue(Files.readString(v1.resolve("prune-report.json")).contains("perplexity"), "metrics in the report");
 
                 assertEquals(PruneStatus.UNCHANGED, second.getStatus());
@@ -132,6 +142,15 @@ class PrunerServiceTest {
                 assertTrue(pruner.isRunning());
             }
         }
+    }
+
+    @Test
+    void aBadFormatSettingIsNamed() {
+        HfpruneException e = assertThrows(HfpruneException.class,
+                () -> PipelineConfig.defaults().with("prune.format", "onnx").exportOptions());
+        assertTrue(e.getMessage().contains("prune.format") && e.getMessage().contains("hf, gguf or both"), e.getMessage());
+        e = assertThrows(HfpruneException.class, () -> PipelineConfig.defaults().with("prune.gguf.type", "q4").exportOptions());
+        assertTrue(e.getMessage().contains("f32, f16 or q8_0"), e.getMessage());
     }
 
     @Test
