@@ -61,30 +61,28 @@ class LlamaSpmVectorsTest {
         SentencePieceTokenizer spm = llama();
         assertEquals(32000, spm.vocabSize());
         assertTrue(spm.hasByteFallback());
-        List<String> wrong = new ArrayList<>();
-        for (Vector v : vectors()) {
-            int[] ids = spm.encode(v.text());
-            if (!Arrays.equals(v.ids(), ids)) {
-                wrong.add(show(v, ids));
-            }
-        }
-        assertEquals(List.of(), wrong);
+        assertEquals(List.of(), wrong(spm));
     }
 
     @Test
     void theConvertedTokenizerJsonGivesEveryVector(@TempDir Path dir) throws Exception {
         SentencePieceTokenizer spm = llama();
         new ObjectMapper().writeValue(dir.resolve("tokenizer.json").toFile(), SentencePieceConverter.tokenizerJson(spm));
-        List<String> wrong = new ArrayList<>();
         try (HfTokenizer hf = HfTokenizer.fromDirectory(dir, spm.bosId(), spm.eosId())) {
-            for (Vector v : vectors()) {
-                int[] ids = hf.encode(v.text());
-                if (!Arrays.equals(v.ids(), ids)) {
-                    wrong.add(show(v, ids));
-                }
+            assertEquals(List.of(), wrong(hf));
+        }
+    }
+
+    /** The vectors {@code tokenizer} encodes to other ids than llama.cpp's, each with what it gave. */
+    private static List<String> wrong(Tokenizer tokenizer) throws Exception {
+        List<String> wrong = new ArrayList<>();
+        for (Vector v : vectors()) {
+            int[] ids = tokenizer.encode(v.text());
+            if (!Arrays.equals(v.ids(), ids)) {
+                wrong.add(show(v, ids));
             }
         }
-        assertEquals(List.of(), wrong);
+        return wrong;
     }
 
     /**
