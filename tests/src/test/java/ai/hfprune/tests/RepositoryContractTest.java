@@ -53,11 +53,14 @@ class RepositoryContractTest {
             compose.put(m.group(1), m.group(2).strip());
         }
         Map<String, String> image = new LinkedHashMap<>();
-        m = Pattern.compile("(HFPRUNE_[A-Z0-9_]+)=(\\S+)").matcher(Files.readString(root().resolve("infra/Dockerfile")));
+        String instructions = Files.readString(root().resolve("infra/Dockerfile")).replaceAll("(?m)^\\s*#.*$", ""); // not comments
+        m = Pattern.compile("(HFPRUNE_[A-Z0-9_]+)=(\\S+)").matcher(instructions);
         while (m.find()) {
             image.put(m.group(1), m.group(2));
         }
-        Set<String> known = PipelineConfig.SETTINGS.keySet().stream().map(PipelineConfig::envName).collect(Collectors.toSet());
+        Set<String> known = PipelineConfig.SETTINGS.keySet().stream().map(PipelineConfig::envName)
+                .collect(Collectors.toCollection(java.util.HashSet::new));
+        known.addAll(Set.of("HFPRUNE_MKL_OVERRIDE", "HFPRUNE_JAVA_OPTS")); // read by infra/mkl-override.sh and ./hfprune
         for (String name : union(compose.keySet(), image.keySet())) {
             assertTrue(known.contains(name), name + " names no setting (known: " + known + ")");
         }
