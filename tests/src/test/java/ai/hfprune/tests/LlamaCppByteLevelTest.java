@@ -9,10 +9,7 @@ import ai.hfprune.engine.model.RopeStyle;
 import ai.hfprune.engine.testing.TinyCheckpoints;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,34 +29,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * gpt2, pre llama-bpe) loads in llama.cpp, whose tokenizer gives tokenizer.json's ids, and whose log-probabilities
  * equal hfprune's on the Hugging Face files written beside it to 1e-4.
  */
-class LlamaCppByteLevelTest {
+class LlamaCppByteLevelTest extends LlamaCppTestBase {
 
     private static final String LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
             + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     private static final List<String> MERGES = List.of("Ġ t", "h e", "Ġt he", "i n", "a n", "e r", "o n", "Ġ a", "r e",
             "Ġ s", "e d", "Ġ w", "o u", "Ġ b", "Ġ o", "in g", "Ġ c", "Ġ l", "1 2", "' s");
-
-    private static LlamaCpp llamaCpp;
-
-    @TempDir
-    Path tmp;
-
-    @BeforeEach
-    void start() throws Exception {
-        System.setProperty("ai.djl.offline", "true");
-        LlamaCpp.requireInstalled();
-        if (llamaCpp == null) {
-            llamaCpp = LlamaCpp.start(); // one oracle process for the class
-        }
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (llamaCpp != null) {
-            llamaCpp.close();
-            llamaCpp = null;
-        }
-    }
 
     @Test
     void byteLevelTokenizerAndModelRunInLlamaCpp() throws Exception {

@@ -7,9 +7,6 @@ import ai.hfprune.engine.tokenizer.Tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -27,32 +24,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * exported model.gguf, must continue a prompt greedily as {@code hfprune generate} does on the same file and give the
  * same log-probabilities on held-out windows to 1e-4. Both run in float32 (llama.cpp with a float32 KV cache).
  */
-class LlamaCppOracleTest {
+class LlamaCppOracleTest extends LlamaCppTestBase {
 
     private static final double TOLERANCE = 1e-4;
     private static final String PROMPT = "Once upon a time";
-
-    @TempDir
-    Path tmp;
-
-    private static LlamaCpp llamaCpp;
-
-    @BeforeEach
-    void start() throws Exception {
-        System.setProperty("ai.djl.offline", "true");
-        LlamaCpp.requireInstalled();
-        if (llamaCpp == null) {
-            llamaCpp = LlamaCpp.start(); // one oracle process for the class
-        }
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (llamaCpp != null) {
-            llamaCpp.close();
-            llamaCpp = null;
-        }
-    }
 
     @ParameterizedTest(name = "{0} {1} mlp {2} attn {3}")
     @CsvSource({
