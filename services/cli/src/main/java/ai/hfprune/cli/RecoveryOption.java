@@ -75,8 +75,7 @@ public class RecoveryOption {
 
     private RecoveryOptions options() {
         try {
-            RecoveryOptions o = loraRank > 0 ? RecoveryOptions.lora(steps, loraRank) : RecoveryOptions.defaults(steps);
-            return learningRate == null ? o : o.withLearningRate(learningRate).withBackoffs(0); // as given
+            return RecoveryOptions.of(steps, loraRank, learningRate);
         } catch (IllegalArgumentException e) {
             throw new HfpruneException("recovery: " + e.getMessage(), e);
         }

@@ -61,6 +61,15 @@ public record RecoveryOptions(int steps, double learningRate, Schedule schedule,
         return defaults(steps).withLoraRank(rank).withLearningRate(1e-2);
     }
 
+    /**
+     * What the command line and the pipeline ask for: full fine-tuning or LoRA of {@code rank} with its default rate
+     * (backing off), or {@code learningRate} used as given when there is one.
+     */
+    public static RecoveryOptions of(int steps, int rank, Double learningRate) {
+        RecoveryOptions o = rank > 0 ? lora(steps, rank) : defaults(steps);
+        return learningRate == null ? o : o.withLearningRate(learningRate).withBackoffs(0);
+    }
+
     public RecoveryOptions withLearningRate(double lr) {
         return new RecoveryOptions(steps, lr, schedule, loraRank, batchWindows, evalEvery, patience, seed, backoffs);
     }

@@ -28,11 +28,8 @@ record RecoverySettings(RecoveryOptions options, int trainWindows, int heldOutWi
                     + " must be at least 1, got " + train + ", " + heldOut + " and " + timeout);
         }
         try {
-            RecoveryOptions options = rank > 0 ? RecoveryOptions.lora(steps, rank) : RecoveryOptions.defaults(steps);
-            String lr = config.get("prune.recover.lr").strip();
-            return new RecoverySettings(lr.isEmpty() ? options
-                    : options.withLearningRate(config.getDouble("prune.recover.lr")).withBackoffs(0),
-                    train, heldOut, timeout);
+            Double lr = config.get("prune.recover.lr").isBlank() ? null : config.getDouble("prune.recover.lr");
+            return new RecoverySettings(RecoveryOptions.of(steps, rank, lr), train, heldOut, timeout);
         } catch (IllegalArgumentException e) {
             throw new HfpruneException("setting prune.recover.lr: " + e.getMessage(), e);
         }
