@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * <p>Used by the embedded mode ({@code ./hfprune run}) and by tests. Every instance gets
  * <ul>
  *   <li>its own temporary log directory (formatted like {@code kafka-storage format} does,
- *       with a fresh random cluster id), deleted again by {@link #close()};</li>
+ *       with a fresh random cluster id), deleted again by {@link #close()} — or, from
+ *       {@link #startPersistent}, a directory kept across restarts ({@link BrokerStorage});</li>
  *   <li>two free ports on 127.0.0.1, one for the {@code PLAINTEXT} client listener and one
  *       for the {@code CONTROLLER} listener (the static quorum voter list cannot use port 0,
  *       so the ports are picked up front; a lost race for a port is retried with new ports);</li>
