@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         description = "Entropy-Taylor structured pruning of LLaMA/Qwen models (HFPrune).",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, ScoreCommand.class, PruneCommand.class, EvalCommand.class, RunCommand.class,
             ServiceCommands.Sampler.class, ServiceCommands.Scorer.class, ServiceCommands.Aggregator.class,
-            ServiceCommands.Pruner.class, BenchCommand.class})
+            ServiceCommands.Pruner.class, BrokerCommand.class, BenchCommand.class})
 public class Main implements Runnable {
 
     @CommandLine.Spec

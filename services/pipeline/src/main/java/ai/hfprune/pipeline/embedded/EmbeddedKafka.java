@@ -2,15 +2,11 @@ package ai.hfprune.pipeline.embedded;
 
 import ai.hfprune.engine.io.FileTrees;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.lang.reflect.InvocationTargetException;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,7 +29,6 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.common.Node;
-import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.utils.Time;
 import org.apache.kafka.common.utils.internals.Exit;
 import org.slf4j.Logger;
@@ -46,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * <p>Used by the embedded mode ({@code ./hfprune run}) and by tests. Every instance gets
  * <ul>
  *   <li>its own temporary log directory (formatted like {@code kafka-storage format} does,
- *       with a fresh random cluster id), deleted again by {@link #close()};</li>
+ *       with a fresh random cluster id), deleted again by {@link #close()} — or, from
+ *       {@link #startPersistent}, a directory kept across restarts ({@link BrokerStorage});</li>
  *   <li>two free ports on 127.0.0.1, one for the {@code PLAINTEXT} client listener and one
  *       for the {@code CONTROLLER} listener (the static quorum voter list cannot use port 0,
  *       so the ports are picked up front; a lost race for a port is retried with new ports);</li>
@@ -84,7 +80,6 @@ public final class EmbeddedKafka implements AutoCloseable {
     private static final String CLIENT_LISTENER = "PLAINTEXT";
     private static final String HOST = "127.0.0.1";
     private static final int PORT_ATTEMPTS = 3;
-    private static final String FORMATTER_CLASS = "org.apache.kafka.metadata.storage.Formatter";
 
     /** Configuration keys this class owns; overriding them would break the single-node setup. */
     private static final Set<String> MANAGED_KEYS = Set.of(
@@ -100,20 +95,16 @@ public final class EmbeddedKafka implements AutoCloseable {
     private static int exitGuardUsers;
 
     private final KafkaRaftServer server;
-    private final Path baseDir;
+    private final BrokerStorage storage;
     private final String bootstrapServers;
-    private final String clusterId;
-    private final int nodeId;
     private final Thread shutdownHook;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private EmbeddedKafka(KafkaRaftServer server, Path baseDir, String bootstrapServers, String clusterId, int nodeId) {
+    private EmbeddedKafka(KafkaRaftServer server, BrokerStorage storage, String bootstrapServers) {
         this.server = server;
-        this.baseDir = baseDir;
+        this.storage = storage;
         this.bootstrapServers = bootstrapServers;
-        this.clusterId = clusterId;
-        this.nodeId = nodeId;
-        this.shutdownHook = new Thread(this::close, "embedded-kafka-" + nodeId + "-shutdown");
+        this.shutdownHook = new Thread(this::close, "embedded-kafka-" + storage.nodeId() + "-shutdown");
     }
 
     /** Starts a broker with the default settings; see {@link #start(Map)}. */
@@ -160,19 +151,41 @@ public final class EmbeddedKafka implements AutoCloseable {
         return future;
     }
 
+    /**
+     * Starts a broker whose data survives it, in {@code dataDir} (created and formatted on first use; a broker
+     * restarted on it, after a clean stop or a kill -9, is the same cluster with the same topics and offsets), with
+     * its client listener on {@code clientPort} of 127.0.0.1 (0: a free port). {@link #close()} keeps the directory.
+     * The controller port is chosen on first use and kept in the directory.
+     *
+     * @throws IllegalStateException if a port is taken, the directory is not a broker's, or the broker does not start
+     */
+    public static EmbeddedKafka startPersistent(Path dataDir, int clientPort, Map<String, String> overrides,
+                                                Duration timeout) {
+        checkOverrides(overrides);
+        quietBrokerLogging();
+        int[] free = freePorts(2);
+        BrokerStorage storage = BrokerStorage.persistent(dataDir.toAbsolutePath(), NEXT_NODE_ID.getAndIncrement(), free[1]);
+        try {
+            return startOnce(storage, clientPort == 0 ? free[0] : clientPort, overrides,
+                    System.nanoTime() + timeout.toNanos(), timeout);
+        } catch (RetryableStartFailure e) {
+            throw new IllegalStateException("the broker cannot listen on 127.0.0.1 port " + clientPort + " (clients) or "
+                    + storage.controllerPort() + " (its controller, kept in " + dataDir + "): " + e.getCause().getMessage(),
+                    e.getCause());
+        }
+    }
+
     /** As {@link #start(Map, Duration)}, with the port picker replaceable (tests of the port-race retry). */
     static EmbeddedKafka start(Map<String, String> overrides, Duration timeout, IntFunction<int[]> portPicker) {
-        for (String key : overrides.keySet()) {
-            if (MANAGED_KEYS.contains(key)) {
-                throw new IllegalArgumentException("EmbeddedKafka manages '" + key + "' itself; it cannot be overridden");
-            }
-        }
+        checkOverrides(overrides);
         quietBrokerLogging();
         long deadline = System.nanoTime() + timeout.toNanos();
         RuntimeException last = null;
         for (int attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
+            int[] ports = portPicker.apply(2);
+            BrokerStorage storage = BrokerStorage.temporary(NEXT_NODE_ID.getAndIncrement(), ports[1]);
             try {
-                return startOnce(overrides, deadline, timeout, portPicker);
+                return startOnce(storage, ports[0], overrides, deadline, timeout);
             } catch (RetryableStartFailure e) {
                 // Most likely another process grabbed one of our probed ports before the broker bound it.
                 LOG.warn("Embedded Kafka start attempt {} of {} failed, retrying with new ports: {}",
@@ -184,46 +197,47 @@ public final class EmbeddedKafka implements AutoCloseable {
         throw last;
     }
 
-    private static EmbeddedKafka startOnce(Map<String, String> overrides, long deadline, Duration timeout,
-                                           IntFunction<int[]> portPicker) {
-        long t0 = System.nanoTime();
-        int nodeId = NEXT_NODE_ID.getAndIncrement();
-        String clusterId = Uuid.randomUuid().toString();
-        Path baseDir;
-        try {
-            baseDir = Files.createTempDirectory("hfprune-kafka-");
-        } catch (IOException e) {
-            throw new UncheckedIOException("Cannot create a temporary directory for the embedded Kafka broker", e);
+    private static void checkOverrides(Map<String, String> overrides) {
+        for (String key : overrides.keySet()) {
+            if (MANAGED_KEYS.contains(key)) {
+                throw new IllegalArgumentException("EmbeddedKafka manages '" + key + "' itself; it cannot be overridden");
+            }
         }
+    }
+
+    /** One start on {@code storage}; a temporary storage is deleted again if the start fails. */
+    private static EmbeddedKafka startOnce(BrokerStorage storage, int clientPort, Map<String, String> overrides,
+                                           long deadline, Duration timeout) {
+        long t0 = System.nanoTime();
+        int nodeId = storage.nodeId();
         KafkaRaftServer server = null;
         boolean started = false;
         acquireExitGuard();
         try {
-            int[] ports = portPicker.apply(2);
-            int clientPort = ports[0];
-            int controllerPort = ports[1];
-            String logDir = baseDir.resolve("kraft-combined-logs").toString();
-            Map<String, Object> props = brokerConfig(nodeId, clientPort, controllerPort, logDir, overrides);
+            String logDir = storage.logDir().toString();
+            Map<String, Object> props = brokerConfig(nodeId, clientPort, storage.controllerPort(), logDir, overrides);
 
-            format(clusterId, nodeId, logDir);
+            storage.formatIfNeeded(CONTROLLER_LISTENER);
 
             KafkaConfig config = new KafkaConfig(props, false);
             server = new KafkaRaftServer(config, Time.SYSTEM);
             startup(server, nodeId, deadline, timeout);
             String bootstrap = HOST + ":" + clientPort;
             awaitReady(bootstrap, nodeId, deadline, timeout);
-            EmbeddedKafka kafka = new EmbeddedKafka(server, baseDir, bootstrap, clusterId, nodeId);
+            EmbeddedKafka kafka = new EmbeddedKafka(server, storage, bootstrap);
             Runtime.getRuntime().addShutdownHook(kafka.shutdownHook);
             started = true;
-            LOG.info("Embedded Kafka node {} (cluster {}) ready at {} in {} ms; data in {}", nodeId, clusterId,
-                    bootstrap, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), baseDir);
+            LOG.info("Embedded Kafka node {} (cluster {}) ready at {} in {} ms; data in {}", nodeId, storage.clusterId(),
+                    bootstrap, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), storage.baseDir());
             return kafka;
         } finally {
             if (!started) {
                 if (server != null) {
                     stopQuietly(server);
                 }
-                deleteRecursively(baseDir);
+                if (!storage.persistent()) {
+                    deleteRecursively(storage.baseDir());
+                }
                 releaseExitGuard();
             }
         }
@@ -236,17 +250,17 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /** The random cluster id the storage was formatted with. */
     public String clusterId() {
-        return clusterId;
+        return storage.clusterId();
     }
 
     /** The broker's (and controller's) node id. */
     public int nodeId() {
-        return nodeId;
+        return storage.nodeId();
     }
 
-    /** The temporary directory holding all data of this broker; gone after {@link #close()}. */
+    /** The directory holding all data of this broker; a temporary one is gone after {@link #close()}. */
     public Path dataDirectory() {
-        return baseDir;
+        return storage.baseDir();
     }
 
     /** Whether {@link #close()} has been called. */
@@ -256,7 +270,7 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /**
      * Shuts down broker and controller, waits until they have stopped, and deletes the data
-     * directory. Idempotent; safe to call from any thread, including a shutdown hook.
+     * directory unless it is persistent. Idempotent; safe to call from any thread, including a shutdown hook.
      */
     @Override
     public void close() {
@@ -272,15 +286,17 @@ public final class EmbeddedKafka implements AutoCloseable {
             }
         }
         stopQuietly(server);
-        deleteRecursively(baseDir);
+        if (!storage.persistent()) {
+            deleteRecursively(storage.baseDir());
+        }
         releaseExitGuard();
-        LOG.info("Embedded Kafka node {} stopped in {} ms", nodeId,
+        LOG.info("Embedded Kafka node {} stopped in {} ms", storage.nodeId(),
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
     }
 
     @Override
     public String toString() {
-        return "EmbeddedKafka[" + bootstrapServers + ", node " + nodeId + ", cluster " + clusterId
+        return "EmbeddedKafka[" + bootstrapServers + ", node " + storage.nodeId() + ", cluster " + storage.clusterId()
                 + (closed.get() ? ", closed" : "") + "]";
     }
 
@@ -330,45 +346,6 @@ public final class EmbeddedKafka implements AutoCloseable {
 
         p.putAll(overrides);
         return p;
-    }
-
-    /**
-     * Formats the log directory like {@code kafka-storage format -t <clusterId> -c <config>}
-     * does in Kafka 4.4 ({@code kafka.tools.StorageTool#runFormatCommand}): writes
-     * {@code meta.properties} and the bootstrap metadata snapshot ({@code 00000000000000000000-0000000000.checkpoint})
-     * for the latest production {@code metadata.version} and default feature levels, with a
-     * static quorum ({@code kraft.version=0}).
-     *
-     * <p>The {@code Formatter} lives in {@code kafka-metadata}, which {@code kafka_2.13} pulls in
-     * at runtime scope only, so it is called reflectively rather than compiled against.
-     */
-    private static void format(String clusterId, int nodeId, String logDir) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (PrintStream printStream = new PrintStream(out, true, StandardCharsets.UTF_8)) {
-            Class<?> formatterClass = Class.forName(FORMATTER_CLASS, true, EmbeddedKafka.class.getClassLoader());
-            Object formatter = formatterClass.getConstructor().newInstance();
-            invoke(formatter, "setPrintStream", PrintStream.class, printStream);
-            invoke(formatter, "setNodeId", int.class, nodeId);
-            invoke(formatter, "setClusterId", String.class, clusterId);
-            invoke(formatter, "setDirectories", Collection.class, List.of(logDir));
-            invoke(formatter, "setMetadataLogDirectory", String.class, logDir);
-            invoke(formatter, "setControllerListenerName", String.class, CONTROLLER_LISTENER);
-            invoke(formatter, "setWriteBootstrapSnapshot", boolean.class, true); // we are a controller
-            invoke(formatter, "setUnstableFeatureVersionsEnabled", boolean.class, false);
-            formatterClass.getMethod("run").invoke(formatter);
-        } catch (InvocationTargetException e) {
-            throw new IllegalStateException("Formatting the embedded Kafka storage in " + logDir + " failed: "
-                    + e.getCause() + "; formatter output: " + out.toString(StandardCharsets.UTF_8).strip(), e.getCause());
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("Kafka's " + FORMATTER_CLASS + " (kafka-metadata 4.4) is missing or has an "
-                    + "unexpected API; is org.apache.kafka:kafka_2.13 with its runtime dependencies on the classpath?", e);
-        }
-        LOG.debug("Formatted {}: {}", logDir, out.toString(StandardCharsets.UTF_8).strip());
-    }
-
-    private static void invoke(Object target, String method, Class<?> type, Object arg)
-            throws ReflectiveOperationException {
-        target.getClass().getMethod(method, type).invoke(target, arg);
     }
 
     /**

@@ -12,6 +12,8 @@ import ai.hfprune.pipeline.pruner.PrunerService;
 import ai.hfprune.pipeline.sampler.CalibrationSampler;
 import ai.hfprune.pipeline.sampler.DocumentFiles;
 import ai.hfprune.pipeline.scorer.ScorerService;
+import ai.hfprune.pipeline.serde.InMemorySchemaRegistry;
+import ai.hfprune.pipeline.serde.SchemaRegistryHttp;
 import ai.hfprune.schemas.PruneResult;
 import ai.hfprune.schemas.PruneStatus;
 import io.micrometer.core.instrument.Counter;
@@ -85,6 +87,7 @@ public final class PipelineRun implements AutoCloseable {
         metrics = MetricsServer.of(cfg);
         open.push(metrics);
         metrics.url("/metrics").ifPresent(url -> progress.accept("metrics at " + url + ", coverage at /coverage"));
+        serveRegistry();
         watcher = new PipelineWatcher(cfg.get("bootstrap.servers"), topics, progress);
         open.push(watcher);
 
@@ -108,6 +111,19 @@ public final class PipelineRun implements AutoCloseable {
         sampler = new CalibrationSampler(cfg, topics, checkpoint, DocumentFiles.parse(cfg.get("data")), follow, metrics.registry());
         open.push(sampler::stop);
         sampler.start();
+    }
+
+    /**
+     * Serves the in-memory registry ({@code mock://…}) over HTTP beside {@code /metrics}, so that services in other
+     * processes (more scorers, say) can join this run: they need its broker and its schema ids.
+     */
+    private void serveRegistry() {
+        String url = cfg.get("schema.registry.url");
+        if (url.startsWith(InMemorySchemaRegistry.SCHEME)) {
+            SchemaRegistryHttp.serve(InMemorySchemaRegistry.scope(url.substring(InMemorySchemaRegistry.SCHEME.length())),
+                    metrics::handle);
+            metrics.url("").ifPresent(http -> progress.accept("schema registry for services in other processes at " + http));
+        }
     }
 
     /**

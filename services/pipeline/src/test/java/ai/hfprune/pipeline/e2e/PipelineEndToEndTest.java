@@ -122,8 +122,16 @@ class PipelineEndToEndTest {
         Set<String> queried = DashboardQueries.metricNames(DashboardQueries.dashboard());
         assertTrue(queried.size() >= 10, "the dashboard queries " + queried);
         PipelineConfig config = PipelineEquivalence.config(broker.bootstrapServers(), out).with("metrics.port", "0");
-        try (PipelineRun run = PipelineRun.start(config, checkpoint, 1, false, line -> { })) {
+        List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (PipelineRun run = PipelineRun.start(config, checkpoint, 1, false, lines::add)) {
             run.awaitResults(Duration.ofMinutes(5));
+            // the run serves its in-memory registry to other processes: the same schemas under the same ids over HTTP
+            String prefix = "schema registry for services in other processes at ";
+            String registryUrl = lines.stream().filter(l -> l.startsWith(prefix)).findFirst()
+                    .map(l -> l.substring(prefix.length())).orElseThrow(() -> new AssertionError("no registry URL in " + lines));
+            assertEquals(run.metrics().url("").orElseThrow(), registryUrl);
+            ai.hfprune.pipeline.serde.SchemaRegistry local = ai.hfprune.pipeline.serde.SchemaRegistry.forUrl(config.get("schema.registry.url"));
+            assertEquals(local.byId(1), new ai.hfprune.pipeline.serde.HttpSchemaRegistry(registryUrl).byId(1));
             // Kafka client metrics that appear after partitions are assigned (per-partition lag) are bound by Micrometer's
             // periodic refresh (every 60 s), so the scrape is repeated until every name is there or 2 minutes pass.
             URI metrics = URI.create(run.metrics().url("/metrics").orElseThrow());
