@@ -20,6 +20,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -118,28 +119,39 @@ public final class Checkpoint implements AutoCloseable {
 
     /**
      * The identity of the weights: the sha256 of the GGUF file, or of the safetensors files' bytes
-     * concatenated in name order. Computed once, on first use.
+     * concatenated in name order. Computed once, on first use, unless the {@link DigestCache} knows these files as
+     * they are now: then no weight byte is read.
      */
     public synchronized String sha256() {
         if (sha256 == null) {
-            try {
-                MessageDigest digest = MessageDigest.getInstance("SHA-256");
-                byte[] buffer = new byte[1 << 20];
-                for (Path file : weightFiles) {
-                    try (InputStream in = Files.newInputStream(file)) {
-                        for (int n; (n = in.read(buffer)) > 0; ) {
-                            digest.update(buffer, 0, n);
-                        }
-                    }
-                }
-                sha256 = HexFormat.of().formatHex(digest.digest());
-            } catch (IOException e) {
-                throw new HfpruneException("cannot read " + path + ": " + e.getMessage(), e);
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException(e);
+            Optional<DigestCache> cache = DigestCache.configured();
+            sha256 = cache.flatMap(c -> c.lookup(weightFiles)).orElse(null);
+            if (sha256 == null) {
+                sha256 = digest();
+                cache.ifPresent(c -> c.store(weightFiles, sha256));
             }
         }
         return sha256;
+    }
+
+    /** Reads every weight byte. */
+    private String digest() {
+        try {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[1 << 20];
+            for (Path file : weightFiles) {
+                try (InputStream in = Files.newInputStream(file)) {
+                    for (int n; (n = in.read(buffer)) > 0; ) {
+                        digest.update(buffer, 0, n);
+                    }
+                }
+            }
+            return HexFormat.of().formatHex(digest.digest());
+        } catch (IOException e) {
+            throw new HfpruneException("cannot read " + path + ": " + e.getMessage(), e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     public LlamaModel load(Device device, DataType dataType) {
