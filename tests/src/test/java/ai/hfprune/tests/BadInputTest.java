@@ -100,6 +100,21 @@ class BadInputTest {
     }
 
     @Test
+    void ropeScalingHfpruneCannotComputeIsRefused() throws IOException {
+        Path model = tmp.resolve("m");
+        TinyCheckpoints.writeTinyRandom(model, "LlamaForCausalLM", 1, "F32", Long.MAX_VALUE);
+        Path config = model.resolve("config.json");
+        String json = Files.readString(config);
+        Files.writeString(config, json.replaceFirst("\"rope_scaling\"\\s*:\\s*null",
+                "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}"));
+        assertRefused("rope_scaling type 'yarn' is not supported", "score", "--model", model.toString(),
+                "--data", tokenWindows().toString(), "--seq-len", "4", "--out", out().toString());
+        Files.writeString(config, json.replaceFirst("\"rope_scaling\"\\s*:\\s*null",
+                "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0}"));
+        assertRefused("lacks high_freq_factor", "generate", "--model", model.toString(), "--prompt", "Hi");
+    }
+
+    @Test
     void ggufExportOfWhatGgufCannotHold() throws IOException {
         Path qwen3 = tmp.resolve("qwen3");
         TinyCheckpoints.writeTinyRandom(qwen3, "Qwen3ForCausalLM", 1, "F32", Long.MAX_VALUE);

@@ -56,7 +56,7 @@ public final class GgufFile implements AutoCloseable {
     }
 
     public record TensorInfo(String name, long[] shape, GgmlType type, long offset, long byteSize) {
-        long numel() {
+        public long numel() {
             long n = 1;
             for (long d : shape) {
                 n *= d;

@@ -29,6 +29,43 @@ public final class GgufConfigs {
                 .orElseThrow(() -> new HfpruneException(gguf.path() + ": GGUF metadata " + key + " is an empty array"));
     }
 
+    /** The tensor in which llama.cpp carries Llama 3.1's RoPE scaling: one divisor per rotated pair. */
+    public static final String ROPE_FREQS = "rope_freqs.weight";
+
+    /**
+     * RoPE scaling as llama.cpp applies it: {@code rope.scaling.factor} (or the older {@code rope.scale_linear})
+     * multiplies every angle by 1/factor whatever {@code rope.scaling.type} says, which defaults to linear; YaRN and
+     * LongRoPE change more than that and are refused. The {@code rope_freqs} tensor divides each pair's angle by its
+     * own factor (ggml_rope_ext's freq_factors).
+     */
+    static RopeScaling ropeScaling(GgufFile gguf, String a) {
+        String type = gguf.string(a + "rope.scaling.type");
+        if (type != null && !type.equals("linear") && !type.equals("none")) {
+            throw new HfpruneException(gguf.path() + ": GGUF rope.scaling.type '" + type + "' is not supported (hfprune"
+                    + " applies linear scaling and rope_freqs factors)");
+        }
+        Number factor = gguf.number(a + "rope.scaling.factor");
+        if (factor == null) {
+            factor = gguf.number(a + "rope.scale_linear");
+        }
+        boolean linear = factor != null && factor.doubleValue() != 0 && factor.doubleValue() != 1;
+        GgufFile.TensorInfo freqs = gguf.tensors().get(ROPE_FREQS);
+        try {
+            if (freqs != null && linear) {
+                throw new HfpruneException(gguf.path() + ": GGUF has both rope_freqs and a linear rope.scaling.factor;"
+                        + " hfprune applies one or the other");
+            }
+            if (freqs != null) {
+                java.nio.FloatBuffer divisors = java.nio.FloatBuffer.allocate((int) freqs.numel());
+                gguf.readFloats(ROPE_FREQS, divisors);
+                return RopeScaling.FrequencyDivisors.of(divisors.array());
+            }
+            return linear ? new RopeScaling.Linear(shortest(factor)) : RopeScaling.NONE;
+        } catch (IllegalArgumentException e) {
+            throw new HfpruneException(gguf.path() + ": " + e.getMessage());
+        }
+    }
+
     public static ModelConfig read(GgufFile gguf) {
         String arch = gguf.string("general.architecture");
         if (!"llama".equals(arch) && !"deci".equals(arch)) {
@@ -67,7 +104,9 @@ public final class GgufConfigs {
                     false,
                     RopeStyle.INTERLEAVED,
                     bos == null ? 1 : bos.intValue(),
-                    eos == null ? 2 : eos.intValue());
+                    eos == null ? 2 : eos.intValue(),
+                    ropeScaling(gguf, a),
+                    SlidingWindow.NONE); // llama.cpp's llama and deci attend to the whole context
         } catch (IllegalArgumentException e) {
             throw new HfpruneException(gguf.path() + ": " + e.getMessage());
         }

@@ -5,8 +5,6 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -18,7 +16,8 @@ import java.util.Optional;
 /**
  * Reads and writes Hugging Face {@code config.json} for the decoder architectures hfprune supports.
  * Only settings the forward pass implements are accepted; anything that would make it silently compute
- * a different function (biases on o_proj or the MLP, another activation) is rejected.
+ * a different function (biases on o_proj or the MLP, another activation, a RoPE scaling it does not implement) is
+ * rejected. RoPE scaling and sliding windows are read and written by {@link HfPositionConfigs}.
  */
 public final class HfConfigs {
     private HfConfigs() {
@@ -26,7 +25,6 @@ public final class HfConfigs {
 
     public static final String CONFIG_FILE = "config.json";
 
-    private static final Logger LOG = LoggerFactory.getLogger(HfConfigs.class);
     private static final JsonMapper JSON = new JsonMapper();
 
     /** Architecture → model_type. */
@@ -111,10 +109,7 @@ public final class HfConfigs {
         if (!act.equals("silu")) {
             throw new HfpruneException(where + ": hidden_act " + act + " is not supported (only silu)");
         }
-        JsonNode ropeScaling = root.get("rope_scaling");
-        if (ropeScaling != null && !ropeScaling.isNull()) {
-            LOG.warn("{}: rope_scaling {} is ignored; RoPE uses plain rope_theta frequencies", where, ropeScaling);
-        }
+        RopeScaling ropeScaling = HfPositionConfigs.ropeScaling(root, where);
 
         int hidden = f.requiredInt("hidden_size");
         int heads = f.requiredInt("num_attention_heads");
@@ -129,6 +124,8 @@ public final class HfConfigs {
             ropeTheta = f.optionalDouble(root.get("rope_parameters"), "rope_theta");
         }
         Integer maxPos = f.optionalInt("max_position_embeddings");
+        int layers = f.requiredInt("num_hidden_layers");
+        SlidingWindow window = HfPositionConfigs.slidingWindow(root, arch, layers, where);
         ModelConfig config;
         try {
             config = new ModelConfig(
@@ -136,7 +133,7 @@ public final class HfConfigs {
                     f.requiredInt("vocab_size"),
                     hidden,
                     f.requiredInt("intermediate_size"),
-                    f.requiredInt("num_hidden_layers"),
+                    layers,
                     heads,
                     orElse(f.optionalInt("num_key_value_heads"), heads),
                     orElse(headDim, hidden / heads),
@@ -148,12 +145,19 @@ public final class HfConfigs {
                     arch.equals("Qwen3ForCausalLM"),
                     RopeStyle.HALF,
                     f.tokenId("bos_token_id"),
-                    f.tokenId("eos_token_id"));
+                    f.tokenId("eos_token_id"),
+                    ropeScaling,
+                    window);
         } catch (IllegalArgumentException e) {
             throw new HfpruneException(where + ": " + e.getMessage());
         }
         layerWidths(root, config, where); // a malformed list is an error even for callers that do not use it
         return config;
+    }
+
+    /** Why a model whose RoPE scaling came from GGUF's rope_freqs tensor cannot be saved as config.json. */
+    public static String noRopeScalingForm() {
+        return HfPositionConfigs.noConfigForm();
     }
 
     /** The per-layer lists, checked against the scalar fields; null when config.json has none of them. */
@@ -251,7 +255,7 @@ public final class HfConfigs {
         o.put("hidden_act", "silu");
         o.put("rms_norm_eps", c.rmsNormEps());
         o.put("rope_theta", c.ropeTheta());
-        o.putNull("rope_scaling");
+        HfPositionConfigs.writeRopeScaling(o, c.ropeScaling());
         o.put("max_position_embeddings", c.maxPositionEmbeddings());
         o.put("tie_word_embeddings", c.tieWordEmbeddings());
         if (!qwen2) {
@@ -261,14 +265,7 @@ public final class HfConfigs {
             o.put("mlp_bias", false);
             o.put("pretraining_tp", 1);
         }
-        // No sliding window: the forward pass attends to the whole context.
-        if (modelType.equals("mistral")) {
-            o.putNull("sliding_window");
-        } else if (qwen2 || qwen3) {
-            o.put("use_sliding_window", false);
-            o.putNull("sliding_window");
-            o.put("max_window_layers", c.numHiddenLayers());
-        }
+        HfPositionConfigs.writeSlidingWindow(o, c, modelType);
         o.put("attention_dropout", 0.0);
         o.put("initializer_range", 0.02);
         o.put("use_cache", true);

@@ -217,13 +217,16 @@ public final class LlamaModel implements AutoCloseable {
         NDArray[] rope = positions.rope(offset, offset + seq, local);
         // one new token attends to every cached position: nothing to mask
         NDArray mask = seq == 1 && offset > 0 ? null : positions.causalMask(offset, offset + seq, local);
-        boolean step = cache != null && seq == 1; // one token against the cache: DecodeStep's shorter path
+        NDArray windowMask = positions.slidingWindowMask(offset, offset + seq, local); // null unless the window hides a key
+        // one token against the cache: DecodeStep's shorter path, which has no mask
+        boolean step = cache != null && seq == 1 && windowMask == null;
         NDArray rotation = step ? positions.rotation(local) : null;
         for (int l = 0; l < layers.size(); l++) {
             DecoderLayer layer = layers.get(l);
             NDArray x = rmsNorm(hidden, layer.inputLayernorm());
             NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
-                    : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
+                    : attention(l, layer, x, batch, seq, rope,
+                    windowMask != null && config.slidingWindow().appliesTo(l) ? windowMask : mask, tap, projection, cache);
             hidden = hidden.add(attn);
             NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
             hidden = hidden.add(mlp);

@@ -9,7 +9,8 @@ import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RopeStyle;
 
 /**
- * The rotary embedding's (cos, sin) and the causal mask, computed once for the longest length asked for so far and
+ * The rotary embedding's (cos, sin), with the config's RoPE scaling, and the causal masks (plain, and with the
+ * sliding window if the model has one), computed once for the longest length asked for so far and
  * handed out as slices. A longer request replaces the tables (the old ones are closed: a slice handed out earlier
  * keeps its own reference to their storage), so the memory held is that of one length, not one table per length.
  * Thread-safe: scorers in one JVM share a model.
@@ -25,6 +26,8 @@ final class PositionTables implements AutoCloseable {
     private NDArray sin;
     /** (length, length) additive mask: 0 where a position may attend, a large negative number above the diagonal. */
     private NDArray mask;
+    /** The same with the model's sliding window: also masked where i - j >= window; null without a window. */
+    private NDArray windowMask;
     private NDArray rotation;
 
     PositionTables(ModelConfig config, NDManager manager, DataType dataType) {
@@ -44,6 +47,18 @@ final class PositionTables implements AutoCloseable {
     synchronized NDArray causalMask(int from, int to, NDManager target) {
         ensure(to);
         return slice(mask, new NDIndex("{}:{}, :{}", from, to, to), target);
+    }
+
+    /**
+     * The mask of the layers with a sliding window, as {@link #causalMask}; null when the window hides nothing from
+     * positions below {@code to} (none, or to ≤ window), where those layers use the causal mask.
+     */
+    synchronized NDArray slidingWindowMask(int from, int to, NDManager target) {
+        if (!config.slidingWindow().bitesAt(to)) {
+            return null;
+        }
+        ensure(to);
+        return slice(windowMask, new NDIndex("{}:{}, :{}", from, to, to), target);
     }
 
     /**
@@ -74,11 +89,12 @@ final class PositionTables implements AutoCloseable {
         closeTables();
         int headDim = config.headDim();
         int half = headDim / 2;
+        double[] inverseFrequencies = config.inverseFrequencies(); // after rope_scaling
         double[] c = new double[needed * headDim];
         double[] s = new double[needed * headDim];
         for (int pos = 0; pos < needed; pos++) {
             for (int i = 0; i < half; i++) {
-                double angle = pos * Math.pow(config.ropeTheta(), -2.0 * i / headDim);
+                double angle = pos * inverseFrequencies[i];
                 // HALF: frequency i sits at i and i + half; INTERLEAVED: at 2i and 2i + 1
                 int a = config.ropeStyle() == RopeStyle.HALF ? i : 2 * i;
                 int b = config.ropeStyle() == RopeStyle.HALF ? i + half : 2 * i + 1;
@@ -96,6 +112,15 @@ final class PositionTables implements AutoCloseable {
             }
         }
         mask = converted(m, new Shape(needed, needed));
+        int window = config.slidingWindow().size();
+        if (config.slidingWindow().bitesAt(needed)) { // transformers' sliding_window_overlay: kv_idx > q_idx - window
+            for (int i = window; i < needed; i++) {
+                for (int j = 0; j <= i - window; j++) {
+                    m[i * needed + j] = -1e30;
+                }
+            }
+            windowMask = converted(m, new Shape(needed, needed));
+        }
         length = needed;
     }
 
@@ -130,12 +155,12 @@ final class PositionTables implements AutoCloseable {
     }
 
     private void closeTables() {
-        for (NDArray a : new NDArray[] {cos, sin, mask}) {
+        for (NDArray a : new NDArray[] {cos, sin, mask, windowMask}) {
             if (a != null) {
                 a.close();
             }
         }
-        cos = sin = mask = null;
+        cos = sin = mask = windowMask = null;
         length = 0;
     }
 }

@@ -7,10 +7,16 @@ import ai.hfprune.engine.io.GgufValue;
 import ai.hfprune.engine.io.GgufWriter;
 import ai.hfprune.engine.io.TensorSource;
 import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.model.GgufConfigs;
 import ai.hfprune.engine.model.LayerWidths;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RopeLayouts;
+import ai.hfprune.engine.model.RopeScaling;
 import ai.hfprune.engine.model.RopeStyle;
+import ai.hfprune.engine.model.SlidingWindow;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,6 +36,8 @@ public final class GgufExport {
     }
 
     public static final String FILE = "model.gguf";
+
+    private static final Logger LOG = LoggerFactory.getLogger(GgufExport.class);
 
     /** Refuses, before any long work, an input whose pruned model could not be written as GGUF. */
     public static void checkSource(Checkpoint source) {
@@ -64,6 +72,11 @@ public final class GgufExport {
     public static void write(Checkpoint source, PrunedModel model, GgmlType type, Path file, LongConsumer progress) {
         checkSource(source);
         check(model.widths());
+        ModelConfig c = model.config();
+        if (contextLength(c) < c.maxPositionEmbeddings()) {
+            LOG.warn("model.gguf: llama.cpp has no sliding window for this architecture; its context_length is the"
+                    + " window, {} tokens, not max_position_embeddings {}", contextLength(c), c.maxPositionEmbeddings());
+        }
         Map<String, GgufValue> metadata = new LinkedHashMap<>(hyperparameters(source.name(), model, type));
         metadata.putAll(GgufTokenizer.metadata(source));
         GgufWriter.write(file, metadata, tensors(model.config(), model.weights(), type, progress));
@@ -83,7 +96,7 @@ public final class GgufExport {
         if (type == GgmlType.Q8_0) {
             m.put("general.quantization_version", GgufValue.u32(2)); // ggml's current one, as llama.cpp's converter writes
         }
-        m.put(a + "context_length", GgufValue.u32(c.maxPositionEmbeddings()));
+        m.put(a + "context_length", GgufValue.u32(contextLength(c)));
         m.put(a + "embedding_length", GgufValue.u32(c.hiddenSize()));
         m.put(a + "block_count", GgufValue.u32(c.numHiddenLayers()));
         if (uniform) {
@@ -101,8 +114,23 @@ public final class GgufExport {
         m.put(a + "attention.value_length", GgufValue.u32(c.headDim()));
         m.put(a + "rope.dimension_count", GgufValue.u32(c.headDim()));
         m.put(a + "rope.freq_base", GgufValue.f32(c.ropeTheta()));
+        if (c.ropeScaling() instanceof RopeScaling.Linear linear) { // llama.cpp's names, as its converter writes them
+            m.put(a + "rope.scaling.type", GgufValue.string("linear"));
+            m.put(a + "rope.scaling.factor", GgufValue.f32(linear.factor()));
+        }
         m.put(a + "attention.layer_norm_rms_epsilon", GgufValue.f32(c.rmsNormEps()));
         return m;
+    }
+
+    /**
+     * The context length llama.cpp is told it was trained for. llama.cpp's llama architecture has no sliding window: it
+     * computes what the model computes only while every key is inside the window, so a model with a window shorter
+     * than its context gets the window as its context (llama.cpp's default context size; it warns when asked for
+     * more) rather than a file that silently attends past the window.
+     */
+    static int contextLength(ModelConfig c) {
+        SlidingWindow w = c.slidingWindow();
+        return w.isActive() ? Math.min(w.size(), c.maxPositionEmbeddings()) : c.maxPositionEmbeddings();
     }
 
     /** {@code llama} for uniform widths, {@code deci} (per-layer arrays) otherwise. */
@@ -144,6 +172,13 @@ public final class GgufExport {
                 progress.accept(data.length);
                 return data;
             }));
+        }
+        RopeScaling scaling = c.ropeScaling();
+        if (scaling instanceof RopeScaling.Llama3 || scaling instanceof RopeScaling.FrequencyDivisors) {
+            // llama.cpp's form of Llama 3.1's scaling (convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors):
+            // each pair's divisor of θ^(-2i/d), 1 for the kept high frequencies, factor for the lowest.
+            float[] divisors = scaling.frequencyDivisors(c.ropeTheta(), c.headDim());
+            out.add(new GgufWriter.Tensor(GgufConfigs.ROPE_FREQS, new long[] {divisors.length}, GgmlType.F32, () -> divisors));
         }
         return out;
     }

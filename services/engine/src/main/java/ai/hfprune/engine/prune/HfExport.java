@@ -8,6 +8,7 @@ import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.model.HfConfigs;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RopeLayouts;
+import ai.hfprune.engine.model.RopeScaling;
 import ai.hfprune.engine.model.RopeStyle;
 import ai.hfprune.engine.tokenizer.SentencePieceConverter;
 import ai.hfprune.engine.tokenizer.SentencePieceTokenizer;
@@ -83,6 +84,13 @@ public final class HfExport {
         AtomicDirectory.requireWritable(out, force);
     }
 
+    /** Refuses, before any long work, an input whose pruned model config.json could not describe. */
+    public static void checkSource(Checkpoint source) {
+        if (source.config().ropeScaling() instanceof RopeScaling.FrequencyDivisors) {
+            throw new HfpruneException("--format hf: " + HfConfigs.noRopeScalingForm());
+        }
+    }
+
     /** The tensors in write order; GGUF's interleaved Q/K rows are put in rotate-half order as they are written. */
     static List<SafetensorsWriter.Tensor> tensors(ModelConfig c, TensorSource weights, LongConsumer progress) {
         List<SafetensorsWriter.Tensor> out = new ArrayList<>();
@@ -107,10 +115,7 @@ public final class HfExport {
     }
 
     static ModelConfig halfRope(ModelConfig c) {
-        return new ModelConfig(c.architecture(), c.vocabSize(), c.hiddenSize(), c.intermediateSize(), c.numHiddenLayers(),
-                c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rmsNormEps(), c.ropeTheta(),
-                c.maxPositionEmbeddings(), c.tieWordEmbeddings(), c.attentionBias(), c.qkNorm(), RopeStyle.HALF,
-                c.bosTokenId(), c.eosTokenId());
+        return c.withRopeStyle(RopeStyle.HALF);
     }
 
     private static void writeTokenizer(Checkpoint source, ModelConfig config, Path dir) throws IOException {

@@ -37,10 +37,13 @@ public final class ModelExport {
 
     /**
      * Refuses what can be refused before long work: an output that exists (see {@link HfExport#checkOutput}) and, for
-     * GGUF, an input whose pruned model GGUF cannot hold.
+     * either format, an input whose pruned model it cannot hold.
      */
     public static void checkBefore(Path input, Checkpoint source, Path out, Options options) {
         HfExport.checkOutput(input, out, options.force());
+        if (options.format().writesHf() && source != null) {
+            HfExport.checkSource(source);
+        }
         if (options.format().writesGguf() && source != null) {
             GgufExport.checkSource(source);
         }
@@ -50,6 +53,9 @@ public final class ModelExport {
     public static void save(Checkpoint source, PrunedModel model, PruneReport report, Path out, Options options,
                             LongConsumer progress) {
         HfExport.checkOutput(source.path(), out, options.force());
+        if (options.format().writesHf()) {
+            HfExport.checkSource(source);
+        }
         if (options.format().writesGguf()) { // before the directory is created: a refusal leaves nothing behind
             GgufExport.checkSource(source);
             GgufExport.check(model.widths());

@@ -69,9 +69,7 @@ public final class Pruner {
             heads = c.numAttentionHeads();
             kv = c.numKeyValueHeads();
         }
-        return new ModelConfig(c.architecture(), c.vocabSize(), c.hiddenSize(), w.maxIntermediateSize(),
-                c.numHiddenLayers(), heads, kv, c.headDim(), c.rmsNormEps(), c.ropeTheta(), c.maxPositionEmbeddings(),
-                c.tieWordEmbeddings(), c.attentionBias(), c.qkNorm(), c.ropeStyle(), c.bosTokenId(), c.eosTokenId());
+        return c.withWidths(w.maxIntermediateSize(), heads, kv);
     }
 
     /** Keeps blocks of {@code block} rows (one block per kept index) of a (rows, cols) matrix or a vector. */

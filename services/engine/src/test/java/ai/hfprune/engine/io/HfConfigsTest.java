@@ -5,18 +5,22 @@ import ai.hfprune.engine.model.HfConfigs;
 import ai.hfprune.engine.model.LayerWidths;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.WeightCheck;
+import ai.hfprune.engine.model.RopeScaling;
 import ai.hfprune.engine.model.RopeStyle;
+import ai.hfprune.engine.model.SlidingWindow;
 import ai.hfprune.engine.testing.TinyCheckpoints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -69,7 +73,8 @@ class HfConfigsTest {
                  "use_cache": true, "vocab_size": 128256}
                 """);
         assertEquals(new ModelConfig("LlamaForCausalLM", 128256, 2048, 8192, 16, 32, 8, 64, 1e-5, 500000.0, 131072,
-                true, false, false, RopeStyle.HALF, 128000, 128001), c);
+                true, false, false, RopeStyle.HALF, 128000, 128001, new RopeScaling.Llama3(32, 1, 4, 8192),
+                SlidingWindow.NONE), c);
     }
 
     @Test
@@ -84,6 +89,7 @@ class HfConfigsTest {
                 """);
         assertEquals(new ModelConfig("Qwen2ForCausalLM", 151936, 896, 4864, 24, 14, 2, 64, 1e-6, 1e6, 32768,
                 true, true, false, RopeStyle.HALF, 151643, 151643), c);
+        assertEquals(SlidingWindow.NONE, c.slidingWindow(), "use_sliding_window false: sliding_window 32768 unused");
     }
 
     @Test
@@ -110,7 +116,8 @@ class HfConfigsTest {
                  "rope_theta": 10000.0, "sliding_window": 4096, "vocab_size": 32000}
                 """);
         assertEquals(new ModelConfig("MistralForCausalLM", 32000, 4096, 14336, 32, 32, 8, 128, 1e-5, 10000.0, 32768,
-                false, false, false, RopeStyle.HALF, 1, 2), c);
+                false, false, false, RopeStyle.HALF, 1, 2, RopeScaling.NONE, SlidingWindow.fromLayer(4096, 0, 32)), c);
+        assertEquals(32, c.slidingWindow().layers().size(), "Mistral's window holds in every layer");
 
         // No num_key_value_heads, head_dim, rope_theta, tie_word_embeddings or token ids: transformers' defaults.
         ModelConfig d = readJson("""
@@ -130,6 +137,92 @@ class HfConfigsTest {
                  "rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"}}
                 """);
         assertEquals(500000.0, c.ropeTheta());
+        assertEquals(RopeScaling.NONE, c.ropeScaling());
+
+        ModelConfig scaled = readJson(TINY_LLAMA.formatted("\"rope_parameters\": {\"rope_theta\": 500000.0,"
+                + " \"rope_type\": \"linear\", \"factor\": 4.0}"));
+        assertEquals(new RopeScaling.Linear(4), scaled.ropeScaling());
+    }
+
+    private static final String TINY_LLAMA = """
+            {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+             "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 100, "max_position_embeddings": 256, %s}
+            """;
+
+    @Test
+    void readsRopeScalingUnderBothKeySpellings() throws IOException {
+        assertEquals(new RopeScaling.Linear(2), readJson(TINY_LLAMA.formatted(
+                "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}")).ropeScaling());
+        assertEquals(new RopeScaling.Linear(2), readJson(TINY_LLAMA.formatted(
+                "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}")).ropeScaling());
+        assertEquals(new RopeScaling.Llama3(8, 1, 4, 64), readJson(TINY_LLAMA.formatted(
+                "\"rope_scaling\": {\"type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1,"
+                        + " \"high_freq_factor\": 4, \"original_max_position_embeddings\": 64}")).ropeScaling());
+        assertEquals(RopeScaling.NONE, readJson(TINY_LLAMA.formatted(
+                "\"rope_scaling\": {\"rope_type\": \"default\"}")).ropeScaling());
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "{\"rope_type\": \"yarn\", \"factor\": 4.0}                             | type 'yarn' is not supported",
+        "{\"rope_type\": \"dynamic\", \"factor\": 2.0}                          | type 'dynamic' is not supported",
+        "{\"type\": \"su\", \"factor\": 2.0}                                    | type 'su' is not supported",
+        "{\"factor\": 2.0}                                                        | names no rope_type",
+        "{\"rope_type\": \"linear\"}                                              | lacks factor",
+        "{\"rope_type\": \"linear\", \"factor\": -2}                             | factor must be a positive number",
+        "{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, \"high_freq_factor\": 4} | lacks original_max_position_embeddings",
+        "{\"rope_type\": \"llama3\", \"factor\": 0, \"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 64} | factor must be a positive number",
+        "{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 4, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 64} | low_freq_factor < high_freq_factor",
+        "{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 6.5} | original_max_position_embeddings must be a positive integer",
+        "\"llama3\"                                                                | must be an object or null"})
+    void ropeScalingItCannotComputeIsRefusedWithItsReason(String ropeScaling, String reason) {
+        HfpruneException e = assertThrows(HfpruneException.class,
+                () -> readJson(TINY_LLAMA.formatted("\"rope_scaling\": " + ropeScaling)));
+        assertTrue(e.getMessage().contains("config.json: rope_scaling"), e.getMessage());
+        assertTrue(e.getMessage().contains(reason.strip()), e.getMessage());
+    }
+
+    @Test
+    void qwenSlidingWindowFollowsUseSlidingWindowAndMaxWindowLayers() throws IOException {
+        String qwen = """
+                {"architectures": ["Qwen2ForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+                 "num_attention_heads": 4, "num_hidden_layers": 4, "vocab_size": 100, %s}
+                """;
+        assertEquals(new SlidingWindow(16, List.of(1, 2, 3)), readJson(qwen.formatted(
+                "\"use_sliding_window\": true, \"sliding_window\": 16, \"max_window_layers\": 1")).slidingWindow());
+        assertEquals(SlidingWindow.NONE, readJson(qwen.formatted(
+                "\"use_sliding_window\": true, \"sliding_window\": 16, \"max_window_layers\": 4")).slidingWindow());
+        assertEquals(SlidingWindow.NONE, readJson(qwen.formatted(
+                "\"use_sliding_window\": false, \"sliding_window\": 16, \"max_window_layers\": 0")).slidingWindow());
+        assertEquals(new SlidingWindow(16, List.of(0, 2)), readJson(qwen.formatted(
+                "\"use_sliding_window\": true, \"sliding_window\": 16, \"max_window_layers\": 3, \"layer_types\":"
+                        + " [\"sliding_attention\", \"full_attention\", \"sliding_attention\", \"full_attention\"]"))
+                .slidingWindow(), "layer_types, when given, decide as in transformers");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"linear", "llama3"})
+    void ropeScalingAndWindowRoundTrip(String type) {
+        ModelConfig tiny = TinyCheckpoints.tinyConfig("MistralForCausalLM");
+        RopeScaling scaling = type.equals("linear") ? new RopeScaling.Linear(3) : new RopeScaling.Llama3(8, 1, 4, 32);
+        ModelConfig c = new ModelConfig(tiny.architecture(), tiny.vocabSize(), tiny.hiddenSize(), tiny.intermediateSize(),
+                tiny.numHiddenLayers(), tiny.numAttentionHeads(), tiny.numKeyValueHeads(), tiny.headDim(),
+                tiny.rmsNormEps(), tiny.ropeTheta(), tiny.maxPositionEmbeddings(), tiny.tieWordEmbeddings(),
+                tiny.attentionBias(), tiny.qkNorm(), tiny.ropeStyle(), tiny.bosTokenId(), tiny.eosTokenId(), scaling,
+                SlidingWindow.fromLayer(24, 0, tiny.numHiddenLayers()));
+        HfConfigs.write(c, dir);
+        assertEquals(c, HfConfigs.read(dir));
+
+        ModelConfig qwen = TinyCheckpoints.tinyConfig("Qwen3ForCausalLM");
+        for (SlidingWindow w : List.of(SlidingWindow.fromLayer(24, 1, 2), new SlidingWindow(24, List.of(0)))) {
+            ModelConfig q = new ModelConfig(qwen.architecture(), qwen.vocabSize(), qwen.hiddenSize(),
+                    qwen.intermediateSize(), qwen.numHiddenLayers(), qwen.numAttentionHeads(), qwen.numKeyValueHeads(),
+                    qwen.headDim(), qwen.rmsNormEps(), qwen.ropeTheta(), qwen.maxPositionEmbeddings(),
+                    qwen.tieWordEmbeddings(), qwen.attentionBias(), qwen.qkNorm(), qwen.ropeStyle(), qwen.bosTokenId(),
+                    qwen.eosTokenId(), scaling, w);
+            HfConfigs.write(q, dir);
+            assertEquals(q, HfConfigs.read(dir));
+        }
     }
 
     @Test

@@ -4,6 +4,8 @@ import ai.hfprune.engine.io.TensorSource;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RopeStyle;
 
+import java.util.function.IntPredicate;
+
 /**
  * A second, independent forward pass: plain Java loops in float64, one token at a time with a KV cache,
  * in the manner of llama2.c. Tests compare the DJL model against it.
@@ -12,10 +14,31 @@ public final class ReferenceForward {
 
     private final ModelConfig c;
     private final TensorSource w;
+    /** The inverse frequency of each rotated pair, as the test computed it; null: plain θ^(-2i/d). */
+    private double[] inverseFrequencies;
+    /** In the layers {@link #slidingLayer} names, position i attends to j only when i - j < window; 0: everywhere. */
+    private int window;
+    private IntPredicate slidingLayer = l -> false;
 
     public ReferenceForward(ModelConfig c, TensorSource w) {
         this.c = c;
         this.w = w;
+    }
+
+    /**
+     * RoPE with these inverse frequencies (a scaled model's, computed by the test itself) instead of the plain ones;
+     * the config's own scaling is never read here, so the reference stays independent of hfprune's.
+     */
+    public ReferenceForward withInverseFrequencies(double[] frequencies) {
+        this.inverseFrequencies = frequencies.clone();
+        return this;
+    }
+
+    /** Attention of the layers {@code layers} accepts limited to the last {@code window} positions, the query's own included. */
+    public ReferenceForward withWindow(int window, IntPredicate layers) {
+        this.window = window;
+        this.slidingLayer = layers;
+        return this;
     }
 
     /** Logits [position][vocab] for one sequence. */
@@ -48,11 +71,12 @@ public final class ReferenceForward {
                 keyCache[l][pos] = k;
                 valueCache[l][pos] = v;
                 double[] attn = new double[heads * hd];
+                int first = window > 0 && slidingLayer.test(l) ? Math.max(0, pos - window + 1) : 0; // oldest key seen
                 for (int h = 0; h < heads; h++) {
                     int kvh = h / (heads / kvHeads);
                     double[] scores = new double[pos + 1];
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int t = 0; t <= pos; t++) {
+                    for (int t = first; t <= pos; t++) {
                         double s = 0;
                         for (int i = 0; i < hd; i++) {
                             s += q[h * hd + i] * keyCache[l][t][kvh * hd + i];
@@ -61,11 +85,11 @@ public final class ReferenceForward {
                         max = Math.max(max, scores[t]);
                     }
                     double sum = 0;
-                    for (int t = 0; t <= pos; t++) {
+                    for (int t = first; t <= pos; t++) {
                         scores[t] = Math.exp(scores[t] - max);
                         sum += scores[t];
                     }
-                    for (int t = 0; t <= pos; t++) {
+                    for (int t = first; t <= pos; t++) {
                         for (int i = 0; i < hd; i++) {
                             attn[h * hd + i] += scores[t] / sum * valueCache[l][t][kvh * hd + i];
                         }
@@ -98,7 +122,8 @@ public final class ReferenceForward {
         int half = hd / 2;
         for (int h = 0; h < x.length / hd; h++) {
             for (int i = 0; i < half; i++) {
-                double angle = pos / Math.pow(c.ropeTheta(), 2.0 * i / hd);
+                double angle = inverseFrequencies != null ? pos * inverseFrequencies[i]
+                        : pos / Math.pow(c.ropeTheta(), 2.0 * i / hd);
                 int a = h * hd + (c.ropeStyle() == RopeStyle.HALF ? i : 2 * i);
                 int b = h * hd + (c.ropeStyle() == RopeStyle.HALF ? i + half : 2 * i + 1);
                 double x0 = x[a];
