@@ -1,6 +1,6 @@
 /*
  * What every hfprune report shares: sections, tables and ECharts charts, and a machine-readable record of what was
- * drawn. After the report's script has run, <pre id="hfprune-status" data-state="done"> holds
+ * drawn. After the report's script has run, the element #hfprune-status (data-state "done") holds
  *   {"errors": [...], "charts": {id: {series name: [data items, sum of values]}}, "tables": {id: rows}}
  * where the chart counts are read back from each chart (getOption) after it rendered, so that a test in a headless
  * browser can check that nothing failed and that every chart holds the data it should.
