@@ -57,7 +57,8 @@ import java.util.concurrent.Callable;
                 + " the model is pruned in memory at each setting (uniform allocation) and, after each method (mask: the"
                 + " cut alone; lstsq: + least-squares refit; recover: + refit + self-distillation), compared with the dense"
                 + " model on the same held-out text: perplexity, KL(dense||pruned) per token, top-1 agreement. Prints"
-                + " Markdown tables of mean ± standard deviation over the sets; nothing is written unless --out is given."})
+                + " Markdown tables of mean ± standard deviation over the sets; nothing is written unless --out (with its HTML page of"
+                + " curves beside it) or --report is given."})
 public class FidelityStudyCommand implements Callable<Integer> {
 
     /** One pruning setting of the study. */
@@ -143,6 +144,11 @@ public class FidelityStudyCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "study.json", description = "Also write every number to this JSON file.")
     Path out;
 
+    @Option(names = "--report", paramLabel = "FILE.html",
+            description = "Also draw the curves (KL and perplexity against the parameters removed) into this HTML page"
+                    + " (default with --out: beside it, study.json -> study.html).")
+    Path report;
+
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -220,11 +226,19 @@ public class FidelityStudyCommand implements Callable<Integer> {
         stdout.println(MklOverride.describe());
         stdout.print(study.markdown());
         stdout.flush();
+        ObjectNode json = study.json(seed);
         if (out != null) {
-            ObjectNode json = study.json(seed);
             AtomicFiles.write(out, o -> new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(o, json));
         }
+        if (reportFile() != null) {
+            FidelityReportPage.write(reportFile(), json);
+        }
         return 0;
+    }
+
+    /** --report, or beside --out; null without either. */
+    private Path reportFile() {
+        return report != null ? report : out != null ? FidelityReportPage.besides(out) : null;
     }
 
     private void checkOptions(List<Setting> studiedSettings, List<FidelityStudy.Method> studiedMethods) {
@@ -243,6 +257,9 @@ public class FidelityStudyCommand implements Callable<Integer> {
         Compensation.checkDamping(damping);
         if (out != null && Files.isDirectory(out)) {
             throw new HfpruneException("--out " + out + " is a directory; give a file name such as study.json");
+        }
+        if (reportFile() != null && Files.isDirectory(reportFile())) {
+            throw new HfpruneException("--report " + reportFile() + " is a directory; give a file name such as study.html");
         }
         studiedSettings.forEach(Setting::options); // the ratios are valid
         if (studiedMethods.isEmpty()) {

@@ -36,7 +36,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = {"Remove the least important MLP neurons and attention KV groups and save the smaller model in"
-                + " Hugging Face format (model.safetensors, config.json, tokenizer.json, prune-report.json), as GGUF for"
+                + " Hugging Face format (model.safetensors, config.json, tokenizer.json, prune-report.json and its page report.html), as GGUF for"
                 + " llama.cpp (model.gguf), or both.",
                 "Scores come from --scores (written by hfprune score) or are computed here from --data/--criterion."})
 public class PruneCommand implements Callable<Integer> {

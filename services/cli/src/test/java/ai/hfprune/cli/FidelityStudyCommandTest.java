@@ -26,6 +26,17 @@ class FidelityStudyCommandTest {
     Path tmp;
 
     @Test
+    void refusesAReportThatIsADirectoryBeforeAnyWork() throws Exception {
+        CommandLine cli = Main.commandLine();
+        StringWriter err = new StringWriter();
+        cli.setErr(new PrintWriter(err, true));
+        int exit = cli.execute("bench", "fidelity", "--report", tmp.toString(), "--out", tmp.resolve("study.json").toString());
+        assertEquals(1, exit);
+        assertTrue(err.toString().contains("hfprune: error: --report " + tmp + " is a directory"), err.toString());
+        assertTrue(java.nio.file.Files.notExists(tmp.resolve("study.json")), "nothing written");
+    }
+
+    @Test
     void printsARowPerSettingAndMethodWithFiniteNumbers() throws Exception {
         System.setProperty("ai.djl.offline", "true");
         Path json = tmp.resolve("study.json");
@@ -62,6 +73,8 @@ class FidelityStudyCommandTest {
             }
         }
 
+        assertTrue(java.nio.file.Files.readString(tmp.resolve("study.html")).contains("hfprune fidelity study"),
+                "the curves' page beside --out (opened in a browser by HtmlReportsTest)");
         JsonNode root = new ObjectMapper().readTree(json.toFile());
         assertEquals(4, root.get("calibration").get("windows").asInt());
         assertEquals(2, root.get("calibration").get("sets").asInt());

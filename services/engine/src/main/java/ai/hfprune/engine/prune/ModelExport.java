@@ -3,14 +3,15 @@ package ai.hfprune.engine.prune;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.io.GgufFile.GgmlType;
 import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.report.PruneReportPage;
 
 import java.nio.file.Path;
 import java.util.function.LongConsumer;
 
 /**
  * Saves a pruned model into one output directory, atomically ({@link AtomicDirectory}): the Hugging Face files
- * ({@link HfExport}), {@code model.gguf} ({@link GgufExport}), or both, and {@code prune-report.json}. Nothing of
- * either appears unless all of it was written.
+ * ({@link HfExport}), {@code model.gguf} ({@link GgufExport}), or both, and {@code prune-report.json} with its page {@code report.html}
+ * ({@link PruneReportPage}). Nothing of either appears unless all of it was written.
  */
 public final class ModelExport {
     private ModelExport() {
@@ -70,6 +71,7 @@ public final class ModelExport {
                 GgufExport.write(source, model, options.ggufType(), dir.resolve(GgufExport.FILE), progress);
             }
             report.write(dir);
+            PruneReportPage.write(dir, report); // the same report, drawn
         });
     }
 }

@@ -36,9 +36,12 @@ public final class PruneReport {
     private static final JsonMapper JSON = new JsonMapper();
 
     private final ObjectNode root;
+    /** The scores that chose the cut, for report.html; not in the JSON, and null in a report read back from disk. */
+    private final Scores scores;
 
-    private PruneReport(ObjectNode root) {
+    private PruneReport(ObjectNode root, Scores scores) {
         this.root = root;
+        this.scores = scores;
     }
 
     /**
@@ -94,7 +97,7 @@ public final class PruneReport {
             ints(attn.putArray("heads_kept"), p.keptHeads());
         }
         o.putObject("metrics");
-        return new PruneReport(o);
+        return new PruneReport(o, scores);
     }
 
     /**
@@ -149,6 +152,17 @@ public final class PruneReport {
         return root;
     }
 
+    /** The scores the report was made from; null when it was read from disk. */
+    public Scores scores() {
+        return scores;
+    }
+
+    /** Merges {@code metrics} into the {@code metrics} object, as {@link #addMetrics} does, before the report is written. */
+    public void putMetrics(Map<String, ?> metrics) {
+        ObjectNode target = root.withObjectProperty("metrics");
+        metrics.forEach((name, value) -> target.set(name, JSON.valueToTree(value)));
+    }
+
     /**
      * Writes {@code modelDir/prune-report.json} through a temporary file and a rename (not AtomicFiles, whose
      * temporary file, and so the report, would be readable by its owner only).
@@ -181,7 +195,7 @@ public final class PruneReport {
             if (root == null || !root.isObject() || !FORMAT.equals(root.path("format").asText())) {
                 throw new HfpruneException(file + " is not an hfprune prune report (format " + FORMAT + ")");
             }
-            return new PruneReport((ObjectNode) root);
+            return new PruneReport((ObjectNode) root, null);
         } catch (IOException e) {
             throw new HfpruneException("cannot read " + file + ": " + e.getMessage(), e);
         }
@@ -193,8 +207,7 @@ public final class PruneReport {
      */
     public static void addMetrics(Path modelDir, Map<String, ?> metrics) {
         PruneReport report = read(modelDir);
-        ObjectNode target = report.root.withObjectProperty("metrics");
-        metrics.forEach((name, value) -> target.set(name, JSON.valueToTree(value)));
+        report.putMetrics(metrics);
         report.write(modelDir);
     }
 

@@ -1,6 +1,7 @@
 package ai.hfprune.engine.prune;
 
 import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.report.PruneReportPage;
 import ai.hfprune.engine.io.GgufFile;
 import ai.hfprune.engine.io.GgufFile.GgmlType;
 import ai.hfprune.engine.io.GgufTensorSource;
@@ -68,7 +69,7 @@ class GgufExportTest {
         try (Checkpoint in = Checkpoint.open(Assets.stories260K())) {
             PrunedModel p = prune(in, PruneOptions.uniform(0.25, 0.25), 1);
             save(in, p, out, ExportFormat.GGUF, GgmlType.F32);
-            assertEquals(List.of(GgufExport.FILE, PruneReport.FILE), list(out), "GGUF alone: no Hugging Face files");
+            assertEquals(List.of(GgufExport.FILE, PruneReport.FILE, PruneReportPage.FILE), list(out), "GGUF alone: no Hugging Face files");
             JsonNode output = PruneReport.read(out).json().get("output");
             assertEquals("gguf", output.get("format").asText());
             assertEquals("llama", output.at("/gguf/architecture").asText());

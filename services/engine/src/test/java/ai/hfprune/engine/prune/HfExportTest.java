@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.report.PruneReportPage;
 import ai.hfprune.engine.io.SafetensorsSource;
 import ai.hfprune.engine.io.SafetensorsWriter;
 import ai.hfprune.engine.io.TensorSource;
@@ -79,7 +80,7 @@ class HfExportTest {
             Pruned p = prune(gguf, PruneOptions.uniform(0.25, 0.25), 1);
             save(gguf, p, out, false, SafetensorsWriter.NO_SHARDING);
             for (String file : List.of("model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
-                    "tokenizer_config.json", PruneReport.FILE)) {
+                    "tokenizer_config.json", PruneReport.FILE, PruneReportPage.FILE)) {
                 assertTrue(Files.isRegularFile(out.resolve(file)), file);
             }
             assertTrue(HfConfigs.readLayerWidths(out).isEmpty(), "uniform pruning keeps config.json standard");
@@ -275,7 +276,7 @@ class HfExportTest {
             JsonNode metrics = PruneReport.read(out).json().get("metrics");
             assertEquals(12.5, metrics.get("wikitext2_ppl").asDouble(), "earlier metrics are kept");
             assertEquals(0.61, metrics.at("/zeroshot/piqa").asDouble());
-            assertEquals(List.of(PruneReport.FILE), list(out).stream().filter(f -> f.contains("report")).toList(),
+            assertEquals(List.of(PruneReport.FILE, PruneReportPage.FILE), list(out).stream().filter(f -> f.contains("report")).toList(),
                     "no temporary file left");
         }
         assertFails(() -> PruneReport.read(tmp), "has no prune-report.json");

@@ -307,8 +307,9 @@ public final class PrunerService implements AutoCloseable {
                         report.setRecovery(recovered.result(), recoverySettings.options(), recovered.trainWindows(),
                                 recovered.heldOutWindows());
                     }
+                    VersionIndex.annotate(report, trigger, metrics); // before saving: report.html shows them
                     ModelExport.save(checkpoint, pruned, report, dir, export, n -> { });
-                    PruneReport.addMetrics(dir, metrics);
+                    VersionIndex.update(dir.getParent());
                 }
                 result.setStatus(PruneStatus.WRITTEN).setOutputPath(dir.toString());
                 previousPath.put(key, dir.toString());
