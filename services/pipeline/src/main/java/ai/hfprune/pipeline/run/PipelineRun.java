@@ -147,17 +147,21 @@ public final class PipelineRun implements AutoCloseable {
             throw new HfpruneException("the calibration data gave " + tokens + " tokens, fewer than coverage.min.tokens ("
                     + min + "): no prune would be triggered; lower it or give more data");
         }
-        long expected = 1 + (tokens - min) / every;
+        // The aggregator triggers once per step that crosses thresholds, for the newest one: a step that folds a whole
+        // stats group (many batches at once) can cross several, and the versions in between are never made. So the run
+        // is complete at the result whose coverage reaches the last threshold the data reaches, however many came before.
+        long lastThreshold = min + (tokens - min) / every * every;
         List<PruneResult> results = new ArrayList<>();
-        while (results.size() < expected) {
+        while (results.isEmpty() || results.get(results.size() - 1).getTokens() < lastThreshold) {
             PruneResult r = watcher.nextResult(Duration.ofSeconds(1));
             if (r != null) {
                 results.add(r);
             } else if (!pruner.isRunning()) {
                 throw new HfpruneException("the pruner stopped before answering every trigger (see its log above)");
             } else if (System.nanoTime() > deadline) {
-                throw new HfpruneException("no prune result within " + timeout.toSeconds() + " s (" + results.size() + " of "
-                        + expected + " arrived); scorer states: " + scorers.stream().map(s -> s.state().toString()).toList());
+                throw new HfpruneException("no prune result at " + lastThreshold + " tokens within " + timeout.toSeconds()
+                        + " s (" + results.size() + " results before it); scorer states: "
+                        + scorers.stream().map(s -> s.state().toString()).toList());
             }
         }
         return results;

@@ -116,6 +116,26 @@ class PipelineEndToEndTest {
         assertPipelineEqualsSingleProcess(broker.bootstrapServers(), out, checkpoint, model, expected);
     }
 
+    /**
+     * One stats group (the scorer's transaction) folds all the batches at once and crosses four thresholds in one step:
+     * the aggregator triggers once, for the newest, and the run ends at that result instead of waiting for four.
+     */
+    @Test
+    void aFoldThatCrossesSeveralThresholdsEndsTheRunAtTheLast(@TempDir Path out) throws Exception {
+        long total = (long) PipelineEquivalence.WINDOWS * PipelineEquivalence.SEQ_LEN;
+        PipelineConfig config = PipelineEquivalence.config(broker.bootstrapServers(), out)
+                .with("coverage.min.tokens", String.valueOf(total / 4))
+                .with("coverage.every.tokens", String.valueOf(total / 4));
+        try (PipelineRun run = PipelineRun.start(config, checkpoint, 1, false, line -> { })) {
+            List<PruneResult> results = run.awaitResults(Duration.ofMinutes(5));
+            PruneResult last = results.get(results.size() - 1);
+            System.out.printf("%d result(s) for thresholds at %d, %d, %d and %d tokens%n", results.size(), total / 4,
+                    total / 2, 3 * total / 4, total);
+            assertEquals(total, last.getTokens(), results.toString());
+            assertEquals(PruneStatus.WRITTEN, last.getStatus(), last.getError());
+        }
+    }
+
     /** Every metric the Grafana dashboard queries is one a running pipeline really exports on /metrics. */
     @Test
     void theDashboardQueriesOnlyExportedMetrics(@TempDir Path out) throws Exception {
