@@ -10,11 +10,13 @@ import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.Structure;
@@ -112,7 +114,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_transactions}, {@code hfprune_scorer_failures},
  * {@code hfprune_dead_letters} ({@code service=scorer}); Kafka client metrics of both clients.
  */
-public final class ScorerService {
+public final class ScorerService extends ServiceBase {
 
     /** The lifecycle of an instance. */
     public enum State {
@@ -244,7 +246,13 @@ public final class ScorerService {
         return this;
     }
 
+    @Override
+    public String name() {
+        return "scorer " + instanceId;
+    }
+
     /** Joins the group and scores on a background thread. */
+    @Override
     public synchronized void start() {
         if (thread != null || stopping) {
             throw new IllegalStateException("the scorer was started or stopped already");
@@ -267,6 +275,7 @@ public final class ScorerService {
      *
      * @return whether the scorer had stopped within the timeout
      */
+    @Override
     public boolean stop(Duration timeout) {
         stopping = true;
         stopSignal.countDown();
@@ -286,6 +295,7 @@ public final class ScorerService {
                     }
                     llama.close();
                     state = State.STOPPED;
+                    stopped();
                     terminated.countDown();
                 }
                 return true;
@@ -384,6 +394,7 @@ public final class ScorerService {
                 }
             });
             state = State.RUNNING;
+            running();
             LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
                     llama.manager().getDevice());
             committer = Executors.newSingleThreadExecutor(r -> {
@@ -411,15 +422,16 @@ public final class ScorerService {
         } catch (Fenced e) {
             failure.set(e.getCause());
             state = State.FENCED;
-            LOG.error("scorer {}: fenced ({}); this instance stops", instanceId, e.getCause().toString());
+            failed(new IllegalStateException("fenced: another scorer took over transactional id "
+                    + config.get("topic.prefix") + "scorer-" + instanceId + " (" + e.getCause() + ")", e.getCause()));
         } catch (CrashedForTest e) {
             crashed = true;
             state = State.CRASHED;
-            LOG.warn("scorer {}: crashed for a test after {} partials", instanceId, partialsSent.get());
+            failed(new IllegalStateException("crashed for a test after " + partialsSent.get() + " partials"));
         } catch (Throwable t) {
             failure.set(t);
             state = State.FAILED;
-            LOG.error("scorer {}: failed: {}", instanceId, t.toString(), t);
+            failed(t);
         } finally {
             if (committer != null) {
                 committer.shutdownNow(); // idle here: every transaction was awaited
@@ -432,6 +444,7 @@ public final class ScorerService {
                 gram.close();
             }
             llama.close();
+            stopped(); // after a failure the service stays FAILED
             terminated.countDown();
         }
     }
@@ -850,13 +863,9 @@ public final class ScorerService {
     }
 
     private KafkaProducer<byte[], byte[]> newProducer() {
-        Map<String, Object> p = new HashMap<>();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId + "-producer");
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId);
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
+        String prefix = config.get("topic.prefix");
+        Map<String, Object> p = ClientConfigs.transactional(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-producer",
+                prefix + "scorer-" + instanceId);
         // a group's statistics of a large model take long to send (a 7B model's are ~18 GB): 5 minutes then
         p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, withStats ? 300_000 : 60_000);
         KafkaProducer<byte[], byte[]> created = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
@@ -865,13 +874,9 @@ public final class ScorerService {
     }
 
     private Map<String, Object> consumerConfig() {
-        Map<String, Object> c = new HashMap<>();
-        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-        c.put(ConsumerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId + "-consumer");
-        c.put(ConsumerConfig.GROUP_ID_CONFIG, config.get("topic.prefix") + "scorers");
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        String prefix = config.get("topic.prefix");
+        Map<String, Object> c = ClientConfigs.groupConsumer(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-consumer",
+                prefix + "scorers");
         c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, MAX_POLL_RECORDS);
         c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS);
         // keep the coordinator connection through a long rebalance (Kafka warns when it is shorter than the poll interval)
