@@ -90,7 +90,7 @@ public final class AggregatorService extends ServiceBase {
             // tenth of a pipeline run's CPU (bench pipeline); triggers come minutes apart, so a second of latency is free
             props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.getLong("aggregator.commit.interval.ms"));
             streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
-                    config.getLong("coverage.every.tokens"), config.statsChunkBytes(), meters, config.instanceId()), props);
+                    config.getLong("coverage.every.tokens"), config.statsChunkBytes(), config.recordMaxBytes(), meters, config.instanceId()), props);
             streamsMetrics = new KafkaStreamsMetrics(streams);
             streamsMetrics.bindTo(meters);
             streams.setUncaughtExceptionHandler(e -> {

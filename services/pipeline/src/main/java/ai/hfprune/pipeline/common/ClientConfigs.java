@@ -14,9 +14,15 @@ import java.util.Properties;
  * and admin clients. A service takes a base and adds only what is its own (a transaction timeout, poll sizes).
  *
  * <p>Every producer may send records up to {@link Topics#MAX_RECORD_BYTES} (score snapshots and statistics of large
- * models; a dead letter carries its record as it came), and every consumer may fetch them.
+ * models; a dead letter carries its record as it came), and every consumer may fetch them. A producer's
+ * {@code buffer.memory} must hold its largest record: Kafka's default of 32 MiB refused a 60 MB dead letter with a
+ * RecordTooLargeException (and so failed the scorer's transaction again and again, and shut Kafka Streams down).
+ * The buffer is taken as records wait to be sent, not up front.
  */
 public final class ClientConfigs {
+
+    /** {@code buffer.memory}: the largest record and 32 MiB of smaller ones beside it. */
+    public static final long PRODUCER_BUFFER_BYTES = Topics.MAX_RECORD_BYTES + (32L << 20);
 
     private ClientConfigs() {
     }
@@ -29,6 +35,7 @@ public final class ClientConfigs {
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
+        p.put(ProducerConfig.BUFFER_MEMORY_CONFIG, PRODUCER_BUFFER_BYTES);
         return p;
     }
 
@@ -72,7 +79,9 @@ public final class ClientConfigs {
         s.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         s.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         Map<String, Object> producer = producer(bootstrap, "");
-        s.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), producer.get(ProducerConfig.MAX_REQUEST_SIZE_CONFIG));
+        for (String key : new String[] {ProducerConfig.MAX_REQUEST_SIZE_CONFIG, ProducerConfig.BUFFER_MEMORY_CONFIG}) {
+            s.put(StreamsConfig.producerPrefix(key), producer.get(key));
+        }
         Map<String, Object> consumer = reader(bootstrap);
         for (String key : new String[] {ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, ConsumerConfig.FETCH_MAX_BYTES_CONFIG}) {
             s.put(StreamsConfig.consumerPrefix(key), consumer.get(key));

@@ -64,6 +64,8 @@ public final class PipelineConfig {
         setting("prune.gguf.type", "f32", "tensor type of model.gguf's matrices: f32, f16 or q8_0");
         setting("stats.chunk.bytes", String.valueOf(4 << 20),
                 "most bytes of Gram values in one stats record (scorers' stats-partials, the aggregator's calibration-stats); a record holds at least one row");
+        setting("record.max.bytes", String.valueOf(Topics.MAX_RECORD_BYTES),
+                "the largest coverage snapshot or prune trigger (with every layer's sums) the aggregator writes; a version whose snapshot is larger is refused with a FAILED result on prune-results; at most the topics' limit of 64 MiB");
         setting("scorer.stats.flush.tokens", String.valueOf(1 << 18),
                 "with statistics: a scorer's transaction takes batches until this many tokens (or an idle poll, a stop, a rebalance), and sends the group's statistics once");
         setting("pruner.stats.timeout.ms", "120000", "how long the pruner reads calibration-stats for a version's statistics before the version fails");
@@ -205,6 +207,15 @@ public final class PipelineConfig {
         return (int) b;
     }
 
+    /** {@code record.max.bytes}: between 1 KiB and the topics' record limit. */
+    public int recordMaxBytes() {
+        long b = getLong("record.max.bytes");
+        if (b < 1024 || b > Topics.MAX_RECORD_BYTES) {
+            throw new HfpruneException("setting record.max.bytes must be between 1024 and " + Topics.MAX_RECORD_BYTES + ", got " + b);
+        }
+        return (int) b;
+    }
+
     public long statsFlushTokens() {
         return positive("scorer.stats.flush.tokens");
     }
@@ -256,6 +267,7 @@ public final class PipelineConfig {
         compensation();
         damping();
         statsChunkBytes();
+        recordMaxBytes();
         statsFlushTokens();
         prunerStatsTimeoutMillis();
         return this;

@@ -248,8 +248,7 @@ public final class PrunerService extends ServiceBase {
             Criterion.parse(trigger.getCriterion());
         } catch (SerializationException | HfpruneException e) {
             meters.counter("hfprune_dead_letters", "service", "pruner", "instance", config.instanceId()).increment();
-            return List.of(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
-                    DeadLetters.headers(e.getMessage(), record.topic(), record.partition(), record.offset(), "pruner")));
+            return List.of(DeadLetters.of(topics.deadLetters.name(), record, e.getMessage(), "pruner"));
         }
         PruneResult result = prune(trigger);
         String key = Keys.modelCriterion(trigger.getModel(), trigger.getCriterion());

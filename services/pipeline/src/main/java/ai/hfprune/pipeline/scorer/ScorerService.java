@@ -40,6 +40,10 @@ import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.FencedInstanceIdException;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.InvalidRecordException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -190,6 +194,10 @@ public final class ScorerService extends ServiceBase {
     private TransactionGroup carried;
     /** Records whose scoring touched the statistics and then failed for good: dead-lettered without scoring again. */
     private final Map<String, String> poisoned = new ConcurrentHashMap<>();
+    /** Records of a group whose transaction failed for good: each is retried in a transaction of its own. */
+    private final Set<String> alone = ConcurrentHashMap.newKeySet();
+    /** Records whose own transaction failed for good, with the reason: dead-lettered without their value. */
+    private final Map<String, String> unsendable = new ConcurrentHashMap<>();
 
     /**
      * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
@@ -469,7 +477,8 @@ public final class ScorerService extends ServiceBase {
         for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
             ConsumerRecord<byte[], byte[]> record = records.get(i);
             TokenBatchValidator.Result check = validator.check(record.value());
-            if (withStats && !group.accepts(check)) {
+            boolean isolated = alone.contains(attemptKey(record));
+            if ((withStats && !group.accepts(check)) || (isolated && !group.isEmpty())) { // an isolated batch goes alone
                 if (inFlight != null && !await(inFlight)) {
                     dropFrom(inFlightGroup, records);
                     return;
@@ -498,8 +507,8 @@ public final class ScorerService extends ServiceBase {
                 group = new TransactionGroup(i);
             }
             group.add(outcome);
-            boolean due = withStats ? group.tokens >= flushTokens
-                    : System.nanoTime() - group.outcomes.get(0).startNanos() >= commitIntervalNanos;
+            boolean due = isolated || (withStats ? group.tokens >= flushTokens
+                    : System.nanoTime() - group.outcomes.get(0).startNanos() >= commitIntervalNanos);
             if (due && i < records.size() - 1) {
                 if (inFlight != null && !await(inFlight)) {
                     dropFrom(inFlightGroup, records);
@@ -514,7 +523,8 @@ public final class ScorerService extends ServiceBase {
             dropFrom(inFlightGroup, records);
             return;
         }
-        if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens) {
+        if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens
+                && group.records.stream().noneMatch(r -> alone.contains(attemptKey(r)))) {
             carried = group; // the poll was not idle: more batches may join the group
             return;
         }
@@ -569,12 +579,14 @@ public final class ScorerService extends ServiceBase {
     /** Scores one record that {@code check} validated. */
     private Outcome score(ConsumerRecord<byte[], byte[]> record, TokenBatchValidator.Result check) {
         long t0 = System.nanoTime();
-        String attemptKey = record.topic() + "-" + record.partition() + "@" + record.offset();
-        String deadReason = null;
+        String attemptKey = attemptKey(record);
+        String deadReason = unsendable.get(attemptKey); // a transaction with it failed for good: only its dead letter goes
         boolean touched = false;
         TokenBatchValidator.Valid valid = null;
         Map<Criterion, Partial> scores = Map.of();
-        if (check instanceof TokenBatchValidator.Invalid invalid) {
+        if (deadReason != null) {
+            // not scored again
+        } else if (check instanceof TokenBatchValidator.Invalid invalid) {
             deadReason = invalid.reason();
         } else {
             valid = (TokenBatchValidator.Valid) check;
@@ -660,6 +672,11 @@ public final class ScorerService extends ServiceBase {
                 throw e;
             }
             failures.increment();
+            if (unfixable(e)) {
+                abortOrReset();
+                isolateOrGiveUp(group, e);
+                return false; // retried at once: no wait mends it
+            }
             int n = attempts.merge(first.attemptKey(), 1, Integer::sum);
             LOG.warn("scorer {}: transaction for {} batch(es) from {} failed (attempt {}): {}; aborting and retrying", instanceId,
                     group.size(), first.attemptKey(), n, e.toString());
@@ -676,12 +693,44 @@ public final class ScorerService extends ServiceBase {
         return true;
     }
 
+    /**
+     * A transaction failed for a reason no retry mends (a record the broker refuses): of a group of several batches,
+     * each is retried in a transaction of its own, to find the one; a batch alone is dead-lettered without its value.
+     */
+    private void isolateOrGiveUp(List<Outcome> group, KafkaException e) {
+        if (group.size() > 1) {
+            group.forEach(o -> alone.add(o.attemptKey()));
+            LOG.warn("scorer {}: transaction for {} batches from {} failed for good ({}); retrying each alone", instanceId,
+                    group.size(), group.get(0).attemptKey(), e.toString());
+            return;
+        }
+        String key = group.get(0).attemptKey();
+        String reason = "its transaction failed for a reason no retry mends: " + e;
+        unsendable.put(key, reason);
+        LOG.error("scorer {}: {} {}; dead-lettering it without its value", instanceId, key, reason, e);
+    }
+
+    /** Failures of a transaction that fail the same way every time: the broker refuses a record. */
+    static boolean unfixable(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof RecordTooLargeException || t instanceof RecordBatchTooLargeException
+                    || t instanceof InvalidRecordException || t instanceof SerializationException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String attemptKey(ConsumerRecord<byte[], byte[]> record) {
+        return record.topic() + "-" + record.partition() + "@" + record.offset();
+    }
+
     /** Sends one outcome's partials (or its dead letter) into the open transaction; returns the partials sent. */
     private int send(Outcome o, String statsGroup) {
         ConsumerRecord<byte[], byte[]> record = o.record();
         if (o.deadReason() != null) {
-            producer.send(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
-                    DeadLetters.headers(o.deadReason(), record.topic(), record.partition(), record.offset(), "scorer")));
+            producer.send(DeadLetters.of(topics.deadLetters.name(), record, o.deadReason(), "scorer",
+                    unsendable.containsKey(o.attemptKey()) ? -1 : DeadLetters.MAX_CARRIED_BYTES));
             return 0;
         }
         int sent = 0;
@@ -700,6 +749,8 @@ public final class ScorerService extends ServiceBase {
     private void committed(Outcome o, int partialsSent) {
         attempts.remove(o.attemptKey());
         poisoned.remove(o.attemptKey());
+        alone.remove(o.attemptKey());
+        unsendable.remove(o.attemptKey());
         if (o.deadReason() != null) {
             deadLetters.increment();
             deadLettered.incrementAndGet();
