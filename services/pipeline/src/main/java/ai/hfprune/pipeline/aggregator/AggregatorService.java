@@ -16,6 +16,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StoreQueryParameters;
@@ -82,6 +83,7 @@ public final class AggregatorService extends ServiceBase {
         config.validate();
         try {
             Properties props = ClientConfigs.streams(config.get("bootstrap.servers"), config.get("topic.prefix") + "aggregator");
+            props.putAll(streamsConfig(config));
             props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir());
             props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.getInt("topic.replication"));
             props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
@@ -104,6 +106,18 @@ public final class AggregatorService extends ServiceBase {
             close(); // a service that did not start is never closed by its caller: its temporary state must go now
             throw e;
         }
+    }
+
+    /**
+     * The settings of its own on top of {@link ClientConfigs#streams}: static membership of the main consumer
+     * ({@code group.instance.id} from {@code instance.id}), so a restarted aggregator takes its tasks back without a
+     * rebalance.
+     */
+    public static Map<String, Object> streamsConfig(PipelineConfig config) {
+        Map<String, Object> s = new LinkedHashMap<>();
+        ClientConfigs.staticMember(config.instanceId(), config.sessionTimeoutMillis())
+                .forEach((k, v) -> s.put(StreamsConfig.mainConsumerPrefix(k), v));
+        return s;
     }
 
     /** Kafka Streams' state as the service's health. */
@@ -246,7 +260,10 @@ public final class AggregatorService extends ServiceBase {
         stopping = true;
         boolean stopped = true;
         if (streams != null) {
-            stopped = streams.close(timeout);
+            // leave the group: a stopped aggregator's tasks go to another one at once (a killed one's successor with the
+            // same instance.id takes them back without a rebalance)
+            stopped = streams.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
+                    .withTimeout(timeout));
             streams = null;
         }
         if (streamsMetrics != null) {

@@ -90,6 +90,19 @@ public final class ClientConfigs {
         return s;
     }
 
+    /**
+     * Static membership of a consumer group: a member restarted with the same {@code instanceId} within
+     * {@code sessionTimeoutMs} takes its partitions back without a rebalance (KIP-345); one that is not restarted is
+     * removed after it. For Kafka Streams, put these under {@code StreamsConfig.mainConsumerPrefix} (Streams adds its
+     * thread's index to the id).
+     */
+    public static Map<String, Object> staticMember(String instanceId, int sessionTimeoutMs) {
+        Map<String, Object> c = new HashMap<>();
+        c.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId);
+        c.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, sessionTimeoutMs);
+        return c;
+    }
+
     public static Map<String, Object> admin(String bootstrap) {
         Map<String, Object> a = new HashMap<>();
         a.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);

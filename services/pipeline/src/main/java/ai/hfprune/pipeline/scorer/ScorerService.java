@@ -24,6 +24,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -820,7 +821,7 @@ public final class ScorerService extends ServiceBase {
         producer.close(Duration.ZERO); // no abort: the transaction stays open, as after a kill -9
         KafkaConsumer<byte[], byte[]> c = consumer;
         consumer = null;
-        c.close(); // leaves the group so the test need not wait for the session timeout; commits nothing
+        c.close(); // commits nothing and, a static member, stays in the group as after a kill -9
         throw new CrashedForTest();
     }
 
@@ -924,10 +925,12 @@ public final class ScorerService extends ServiceBase {
         return created;
     }
 
-    private Map<String, Object> consumerConfig() {
+    /** The consumer's settings: a static member of the scorers' group (its {@code group.instance.id} is {@code instance.id}). */
+    Map<String, Object> consumerConfig() {
         String prefix = config.get("topic.prefix");
         Map<String, Object> c = ClientConfigs.groupConsumer(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-consumer",
                 prefix + "scorers");
+        c.putAll(ClientConfigs.staticMember(instanceId, config.sessionTimeoutMillis()));
         c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, MAX_POLL_RECORDS);
         c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS);
         // keep the coordinator connection through a long rebalance (Kafka warns when it is shorter than the poll interval)
@@ -943,7 +946,10 @@ public final class ScorerService extends ServiceBase {
     private void closeClients(Duration timeout) {
         KafkaConsumer<byte[], byte[]> c = consumer;
         KafkaProducer<byte[], byte[]> p = producer;
-        Clients.closeQuietly(c, () -> c.close(), LOG, "scorer " + instanceId + ": closing the consumer");
+        // a stopped scorer leaves the group, so its partitions go to the others at once (a static member would keep
+        // them for the session timeout); a killed one cannot, and its successor with the same id takes them back
+        Clients.closeQuietly(c, () -> c.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)),
+                LOG, "scorer " + instanceId + ": closing the consumer");
         Clients.closeQuietly(p, () -> p.close(timeout), LOG, "scorer " + instanceId + ": closing the producer");
     }
 
