@@ -23,7 +23,6 @@ import ai.hfprune.schemas.PruneTrigger;
 import ai.hfprune.schemas.TokenBatch;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.common.GroupState;
@@ -279,7 +278,7 @@ public class PipelineBenchCommand implements Callable<Integer> {
         Topics topics = Topics.of(config);
         SimpleMeterRegistry meters = new SimpleMeterRegistry();
         long setupStart = System.nanoTime();
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+        try (Admin admin = Admin.create(ai.hfprune.pipeline.common.ClientConfigs.admin(bootstrap))) {
             topics.createAll(admin, partitions, (short) 1);
             List<ScorerService> scorers = new ArrayList<>();
             try (AggregatorService aggregator = new AggregatorService(config, topics, List.of(ModelInfo.of(checkpoint)), meters);

@@ -3,16 +3,17 @@ package ai.hfprune.cli;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.pipeline.aggregator.AggregatorService;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.MetricsServer;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.PipelineService;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.pipeline.pruner.PrunerService;
 import ai.hfprune.pipeline.sampler.CalibrationSampler;
 import ai.hfprune.pipeline.sampler.DocumentFiles;
 import ai.hfprune.pipeline.scorer.ScorerService;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -20,14 +21,16 @@ import picocli.CommandLine.Option;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /**
  * The four services as separate processes against any Kafka cluster: {@code hfprune sampler|scorer|aggregator|pruner
- * --bootstrap HOST:PORT …}. Each creates the topics it needs if they are missing, serves {@code /metrics}, and runs
- * until it is stopped (SIGTERM/Ctrl-C), except a sampler without {@code --follow}, which ends when its files are sent.
+ * --bootstrap HOST:PORT …}. Each creates the topics it needs if they are missing, serves {@code /metrics} and
+ * {@code /health} ({@code /health/live}, {@code /health/ready}), and runs until it is stopped (SIGTERM/Ctrl-C), except
+ * a sampler without {@code --follow}, which ends when its files are sent. A service whose worker dies (FAILED) is
+ * stopped and the process exits with status 1 ({@code hfprune: error: …}), so a restart policy can bring it back.
  */
 public final class ServiceCommands {
     private ServiceCommands() {
@@ -50,41 +53,44 @@ public final class ServiceCommands {
             }
             PrintWriter out = spec.commandLine().getOut();
             Topics topics = Topics.of(config);
-            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers")))) {
+            try (Admin admin = Admin.create(ClientConfigs.admin(config.get("bootstrap.servers")))) {
                 topics.createAll(admin, config.getInt("topic.partitions"), (short) config.getInt("topic.replication"));
             }
             try (Checkpoint checkpoint = Checkpoint.open(Path.of(config.get("model")));
                  MetricsServer metrics = MetricsServer.of(config)) {
-                AutoCloseable service = start(config, topics, checkpoint, metrics);
+                PipelineService service = start(config, topics, checkpoint, metrics);
+                metrics.watch(service);
                 out.printf("%s running against %s; metrics %s%n", spec.name(), config.get("bootstrap.servers"),
-                        metrics.url("/metrics").map(url -> "at " + url).orElse("off"));
+                        metrics.url("/metrics").map(url -> "at " + url + ", health at /health").orElse("off"));
                 out.flush();
                 CountDownLatch stopped = new CountDownLatch(1);
                 Thread hook = new Thread(() -> {
-                    close(service);
+                    service.stop(PipelineService.DEFAULT_STOP);
                     stopped.countDown();
                 });
                 Runtime.getRuntime().addShutdownHook(hook);
-                awaitEnd(service, stopped);
-                Runtime.getRuntime().removeShutdownHook(hook);
-                close(service);
+                while (!service.awaitEnd(Duration.ofMillis(200)) && stopped.getCount() > 0) {
+                    // until a stop signal, the end of a file run, or the worker's death
+                }
+                if (stopped.getCount() > 0) {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                }
+                service.stop(PipelineService.DEFAULT_STOP);
+                PipelineService.Health health = service.health();
+                if (health.status() == PipelineService.Status.FAILED) {
+                    // the service logged the cause with its trace; this is the process's one-line answer
+                    throw new HfpruneException(service.name() + " failed: " + health.cause());
+                }
+                ended(service);
             }
             return 0;
         }
 
-        abstract AutoCloseable start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics);
+        /** Starts the service (its health is then watched). */
+        abstract PipelineService start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics);
 
-        /** Services run until the JVM is asked to stop. */
-        void awaitEnd(AutoCloseable service, CountDownLatch stopped) throws InterruptedException {
-            stopped.await();
-        }
-
-        private static void close(AutoCloseable service) {
-            try {
-                service.close();
-            } catch (Exception e) {
-                System.err.println("hfprune: while stopping: " + e);
-            }
+        /** After a service ended without failing. */
+        void ended(PipelineService service) {
         }
     }
 
@@ -93,7 +99,7 @@ public final class ServiceCommands {
                     + "serves /coverage and /scores beside /metrics.")
     static class Aggregator extends ServiceCommand {
         @Override
-        AutoCloseable start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
+        PipelineService start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
             AggregatorService service = new AggregatorService(config, topics, List.of(ModelInfo.of(checkpoint)), metrics.registry());
             service.start();
             service.serveQueries(metrics);
@@ -105,10 +111,10 @@ public final class ServiceCommands {
             description = "A scorer: turns calibration batches into importance partials, exactly once (run as many as you like).")
     static class Scorer extends ServiceCommand {
         @Override
-        AutoCloseable start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
+        PipelineService start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
             ScorerService service = new ScorerService(config, topics, checkpoint, metrics.registry());
             service.start();
-            return service::stop;
+            return service;
         }
     }
 
@@ -116,7 +122,7 @@ public final class ServiceCommands {
             description = "The pruner: answers each prune trigger with a new, evaluated model version under output.root.")
     static class Pruner extends ServiceCommand {
         @Override
-        AutoCloseable start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
+        PipelineService start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
             PrunerService service = new PrunerService(config, topics, checkpoint, metrics.registry(), System.out::println);
             service.start();
             return service;
@@ -130,31 +136,20 @@ public final class ServiceCommands {
         @Option(names = "--follow", description = "After the files, follow the raw-text topic until stopped.")
         boolean follow;
 
-        private CalibrationSampler sampler;
-
         @Override
-        AutoCloseable start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
-            sampler = new CalibrationSampler(config, topics, checkpoint, DocumentFiles.parse(config.get("data")), follow,
+        PipelineService start(PipelineConfig config, Topics topics, Checkpoint checkpoint, MetricsServer metrics) {
+            CalibrationSampler sampler = new CalibrationSampler(config, topics, checkpoint, DocumentFiles.parse(config.get("data")), follow,
                     metrics.registry());
             sampler.start();
-            return sampler::stop;
+            return sampler;
         }
 
         @Override
-        void awaitEnd(AutoCloseable service, CountDownLatch stopped) throws InterruptedException {
-            if (follow) {
-                stopped.await();
-                return;
+        void ended(PipelineService service) {
+            CalibrationSampler sampler = (CalibrationSampler) service;
+            if (sampler.completed()) {
+                spec.commandLine().getOut().printf("sent %d batches%n", sampler.batchesSent());
             }
-            while (!sampler.awaitCompletion(java.time.Duration.ofSeconds(1))) {
-                if (stopped.getCount() == 0) {
-                    return;
-                }
-            }
-            sampler.failure().ifPresent(f -> {
-                throw new HfpruneException("the sampler failed: " + f.getMessage(), f);
-            });
-            spec.commandLine().getOut().printf("sent %d batches%n", sampler.batchesSent());
         }
     }
 }

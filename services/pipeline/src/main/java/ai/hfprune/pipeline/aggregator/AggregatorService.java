@@ -1,9 +1,11 @@
 package ai.hfprune.pipeline.aggregator;
 
 import ai.hfprune.engine.io.FileTrees;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.MetricsServer;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.LayerScores;
@@ -13,13 +15,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StoreQueryParameters;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.InvalidStateStoreException;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.QueryableStoreTypes;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
@@ -37,12 +40,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The aggregator service: the {@link AggregatorTopology} on Kafka Streams with exactly-once processing, and
  * interactive queries of its stores over HTTP ({@code /coverage}, {@code /scores?key=model|criterion&layer=L}).
+ *
+ * <p>Health: RUNNING once Kafka Streams runs; FAILED when a stream thread dies (the cause, from the uncaught-exception
+ * handler, which shuts the client down) or the client goes to ERROR or shuts down without {@link #stop}.
  */
-public final class AggregatorService implements AutoCloseable {
+public final class AggregatorService extends ServiceBase {
 
     private static final Logger LOG = LoggerFactory.getLogger(AggregatorService.class);
 
@@ -54,6 +61,9 @@ public final class AggregatorService implements AutoCloseable {
     private KafkaStreamsMetrics streamsMetrics;
     /** The state folder this service created (no {@code state.dir} setting), deleted on {@link #close}; else null. */
     private Path temporaryStateDir;
+    /** What killed a stream thread, for the FAILED health. */
+    private final AtomicReference<Throwable> streamsFailure = new AtomicReference<>();
+    private volatile boolean stopping;
 
     /** @param models the models whose partials are accepted; others go to the dead-letter topic */
     public AggregatorService(PipelineConfig config, Topics topics, List<ModelInfo> models, MeterRegistry meters) {
@@ -63,13 +73,17 @@ public final class AggregatorService implements AutoCloseable {
         this.meters = meters;
     }
 
+    @Override
+    public String name() {
+        return "aggregator " + config.instanceId();
+    }
+
+    @Override
     public void start() {
         config.validate();
         try {
-            Properties props = new Properties();
-            props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get("topic.prefix") + "aggregator");
-            props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-            props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+            Properties props = ClientConfigs.streams(config.get("bootstrap.servers"), config.get("topic.prefix") + "aggregator");
+            props.putAll(streamsConfig(config));
             props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir());
             props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.getInt("topic.replication"));
             props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
@@ -77,18 +91,43 @@ public final class AggregatorService implements AutoCloseable {
             // under exactly_once_v2 every commit is a transaction: Kafka's 100 ms default cost this 2-core machine a
             // tenth of a pipeline run's CPU (bench pipeline); triggers come minutes apart, so a second of latency is free
             props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.getLong("aggregator.commit.interval.ms"));
-            // score snapshots of large models exceed Kafka's default 1 MB records
-            props.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topics.MAX_RECORD_BYTES);
-            props.put(StreamsConfig.topicPrefix("max.message.bytes"), String.valueOf(Topics.MAX_RECORD_BYTES));
             streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
-                    config.getLong("coverage.every.tokens"), config.statsChunkBytes(), meters, config.instanceId()), props);
+                    config.getLong("coverage.every.tokens"), config.statsChunkBytes(), config.recordMaxBytes(), meters, config.instanceId()), props);
             streamsMetrics = new KafkaStreamsMetrics(streams);
             streamsMetrics.bindTo(meters);
+            streams.setUncaughtExceptionHandler(e -> {
+                streamsFailure.compareAndSet(null, e);
+                return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+            });
+            streams.setStateListener((now, before) -> onStreamsState(now));
             streams.start();
             awaitRunning(Duration.ofSeconds(120));
         } catch (RuntimeException e) {
             close(); // a service that did not start is never closed by its caller: its temporary state must go now
             throw e;
+        }
+    }
+
+    /**
+     * The settings of its own on top of {@link ClientConfigs#streams}: static membership of the main consumer
+     * ({@code group.instance.id} from {@code instance.id}), so a restarted aggregator takes its tasks back without a
+     * rebalance.
+     */
+    public static Map<String, Object> streamsConfig(PipelineConfig config) {
+        Map<String, Object> s = new LinkedHashMap<>();
+        ClientConfigs.staticMember(config.instanceId(), config.sessionTimeoutMillis())
+                .forEach((k, v) -> s.put(StreamsConfig.mainConsumerPrefix(k), v));
+        return s;
+    }
+
+    /** Kafka Streams' state as the service's health. */
+    private void onStreamsState(KafkaStreams.State now) {
+        if (now == KafkaStreams.State.RUNNING) {
+            running();
+        } else if (now == KafkaStreams.State.ERROR
+                || (!stopping && (now == KafkaStreams.State.PENDING_SHUTDOWN || now == KafkaStreams.State.NOT_RUNNING))) {
+            Throwable cause = streamsFailure.get();
+            failed(cause != null ? cause : new IllegalStateException("Kafka Streams went to " + now + " by itself"));
         }
     }
 
@@ -209,12 +248,22 @@ public final class AggregatorService implements AutoCloseable {
         }
     }
 
-    /** Stops Kafka Streams and then deletes the temporary state folder, if this service made one. Idempotent. */
+    /** {@link #stop} with 30 s for Kafka Streams. */
     @Override
     public void close() {
+        stop(Duration.ofSeconds(30));
+    }
+
+    /** Stops Kafka Streams and then deletes the temporary state folder, if this service made one. Idempotent. */
+    @Override
+    public synchronized boolean stop(Duration timeout) {
+        stopping = true;
         boolean stopped = true;
         if (streams != null) {
-            stopped = streams.close(Duration.ofSeconds(30));
+            // leave the group: a stopped aggregator's tasks go to another one at once (a killed one's successor with the
+            // same instance.id takes them back without a rebalance)
+            stopped = streams.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
+                    .withTimeout(timeout));
             streams = null;
         }
         if (streamsMetrics != null) {
@@ -229,5 +278,7 @@ public final class AggregatorService implements AutoCloseable {
                 LOG.warn("could not delete the aggregator's temporary state folder {}", temporaryStateDir);
             }
         }
+        stopped();
+        return stopped;
     }
 }

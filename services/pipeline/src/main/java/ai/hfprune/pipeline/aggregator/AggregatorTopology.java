@@ -6,6 +6,7 @@ import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.ImportancePartial;
+import ai.hfprune.schemas.PruneResult;
 import ai.hfprune.schemas.PruneTrigger;
 import ai.hfprune.schemas.StatsPartial;
 import io.micrometer.core.instrument.Counter;
@@ -58,12 +59,18 @@ public final class AggregatorTopology {
      */
     public static Topology build(Topics topics, List<ModelInfo> models, long minTokens, long everyTokens, long statsChunkBytes,
                                  MeterRegistry meters, String instance) {
-        return build(topics, models, new Thresholds(minTokens, everyTokens), statsChunkBytes, meters, instance,
+        return build(topics, models, minTokens, everyTokens, statsChunkBytes, Topics.MAX_RECORD_BYTES, meters, instance);
+    }
+
+    /** @param recordMaxBytes the largest snapshot or trigger written ({@code record.max.bytes}); a larger version is refused */
+    public static Topology build(Topics topics, List<ModelInfo> models, long minTokens, long everyTokens, long statsChunkBytes,
+                                 int recordMaxBytes, MeterRegistry meters, String instance) {
+        return build(topics, models, new Thresholds(minTokens, everyTokens), statsChunkBytes, recordMaxBytes, meters, instance,
                 Stores::persistentKeyValueStore);
     }
 
-    static Topology build(Topics topics, List<ModelInfo> models, Thresholds thresholds, long statsChunkBytes, MeterRegistry meters,
-                          String instance, Function<String, KeyValueBytesStoreSupplier> storeType) {
+    static Topology build(Topics topics, List<ModelInfo> models, Thresholds thresholds, long statsChunkBytes, int recordMaxBytes,
+                          MeterRegistry meters, String instance, Function<String, KeyValueBytesStoreSupplier> storeType) {
         StreamsBuilder builder = new StreamsBuilder();
         // Cached stores: within a commit interval, the repeated updates of a key (a layer's sums, the coverage, a
         // batch's pending parts written and deleted again) reach RocksDB and the changelog once, at the commit.
@@ -113,7 +120,8 @@ public final class AggregatorTopology {
                         : new Arrival.Lost(((Validated.LostChunk) v).model(), ((Validated.LostChunk) v).groupId(),
                         ((Validated.LostChunk) v).reason()));
         KStream<String, Output> outputs = scored.merge(chunks, Named.as("arrivals"))
-                .process(() -> new PartialAggregator(thresholds, models, statsChunkBytes, meters, gauges), Named.as("aggregate"),
+                .process(() -> new PartialAggregator(thresholds, models, statsChunkBytes, recordMaxBytes, meters, gauges),
+                        Named.as("aggregate"),
                         PartialAggregator.SUMS, PartialAggregator.PENDING, PartialAggregator.BATCHES,
                         PartialAggregator.COMPLETED, PartialAggregator.COVERAGE, StatsGroups.SUMS, StatsGroups.PENDING,
                         StatsGroups.GROUPS, StatsGroups.MEMBERS, StatsGroups.HELD);
@@ -130,6 +138,9 @@ public final class AggregatorTopology {
         outputs.filter((k, o) -> o instanceof Output.Trigger)
                 .mapValues(o -> ((Output.Trigger) o).trigger())
                 .to(topics.pruneTriggers.name(), Produced.<String, PruneTrigger>with(Serdes.String(), topics.pruneTriggers.valueSerde()));
+        outputs.filter((k, o) -> o instanceof Output.Refused)
+                .mapValues(o -> ((Output.Refused) o).result())
+                .to(topics.pruneResults.name(), Produced.<String, PruneResult>with(Serdes.String(), topics.pruneResults.valueSerde()));
         return builder.build();
     }
 

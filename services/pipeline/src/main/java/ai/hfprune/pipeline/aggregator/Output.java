@@ -1,6 +1,7 @@
 package ai.hfprune.pipeline.aggregator;
 
 import ai.hfprune.schemas.CoverageSnapshot;
+import ai.hfprune.schemas.PruneResult;
 import ai.hfprune.schemas.PruneTrigger;
 import ai.hfprune.schemas.StatsPartial;
 
@@ -14,6 +15,10 @@ sealed interface Output {
     }
 
     record Trigger(PruneTrigger trigger) implements Output {
+    }
+
+    /** A version whose snapshot exceeds the record limit: no trigger, this FAILED result instead. */
+    record Refused(PruneResult result) implements Output {
     }
 
     /** One chunk of a version's summed statistics, for calibration-stats under {@code key}. */

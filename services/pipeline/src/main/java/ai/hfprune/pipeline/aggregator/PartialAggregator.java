@@ -58,6 +58,8 @@ final class PartialAggregator extends ContextualProcessor<String, Arrival, Strin
     private final Counter duplicates;
     private final Counter folded;
     private final Counter triggers;
+    private final Counter refused;
+    private final int recordMaxBytes;
     private final MeterRegistry meters;
     private final Map<String, AtomicLong> coverageGauges;
 
@@ -68,9 +70,11 @@ final class PartialAggregator extends ContextualProcessor<String, Arrival, Strin
     private KeyValueStore<String, CoverageSnapshot> coverage;
     private StatsGroups stats;
 
-    PartialAggregator(Thresholds thresholds, List<ModelInfo> models, long statsChunkBytes, MeterRegistry meters,
+    PartialAggregator(Thresholds thresholds, List<ModelInfo> models, long statsChunkBytes, int recordMaxBytes, MeterRegistry meters,
                       Map<String, AtomicLong> coverageGauges) {
         this.thresholds = thresholds;
+        this.recordMaxBytes = recordMaxBytes;
+        this.refused = meters.counter("hfprune_aggregator_refused_versions");
         this.models = models;
         this.statsChunkBytes = statsChunkBytes;
         this.meters = meters;
@@ -223,6 +227,15 @@ final class PartialAggregator extends ContextualProcessor<String, Arrival, Strin
         CoverageSnapshot full = withLayers(cov, mc);
         if (cov.getStatsTokens() > 0) { // the version's statistics, in this transaction, before its trigger
             full.setStatsChunks(stats.emit(mc, cov, model, chunk -> context().forward(record.withValue((Output) chunk))));
+        }
+        long bytes = SnapshotSize.bound(full);
+        if (bytes > recordMaxBytes) {
+            // a record the broker would refuse must never be sent: the Streams producer would fail the transaction
+            // again at every restart. The version is answered FAILED and the next threshold is waited for.
+            refused.increment();
+            context().forward(record.withValue((Output) new Output.Snapshot(cov)));
+            context().forward(record.withValue((Output) new Output.Refused(SnapshotSize.refusal(cov, bytes, recordMaxBytes))));
+            return;
         }
         triggers.increment();
         context().forward(record.withValue((Output) new Output.Snapshot(full)));

@@ -33,7 +33,9 @@ sealed interface Validated {
         RecordMetadata origin = context.recordMetadata().orElseThrow();
         DeadLetters.headers(reason, origin.topic(), origin.partition(), origin.offset(), "aggregator").forEach(record.headers()::add);
         deadLetters.increment();
-        context.forward(record.withValue(new Invalid(record.value(), reason)));
+        byte[] value = DeadLetters.carried(record.key() == null ? null : record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                record.value(), record.headers(), DeadLetters.MAX_CARRIED_BYTES);
+        context.forward(record.withValue(new Invalid(value, reason)));
     }
 
     /** A chunk of group {@code groupId} went to the dead-letter topic: the group can never be complete. */

@@ -1,6 +1,9 @@
 package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
@@ -18,18 +21,28 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 
 /**
- * A process's meter registry and its HTTP server: {@code /metrics} in Prometheus' text format, plus whatever a
- * service adds (the aggregator's interactive queries). One per JVM: in the embedded mode every service shares it.
+ * A process's meter registry and its HTTP server: {@code /metrics} in Prometheus' text format, the health of the
+ * services {@link #watch watched} ({@code /health/live}, {@code /health/ready}, and {@code /health} as JSON), plus
+ * whatever a service adds (the aggregator's interactive queries). One per JVM: in the embedded mode every service
+ * shares it.
+ *
+ * <p>Liveness: 200 unless a watched service is FAILED (503). Readiness: 200 when every watched service is RUNNING (and
+ * there is one), else 503. {@code /health} answers with the liveness code and every service's status and cause.
  */
 public final class MetricsServer implements AutoCloseable {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final HttpServer server;
     private final JvmGcMetrics gc = new JvmGcMetrics();
+    private final List<PipelineService> watched = new CopyOnWriteArrayList<>();
 
     /** The server of {@code metrics.port} on {@code metrics.bind.address}. */
     public static MetricsServer of(PipelineConfig config) {
@@ -63,7 +76,36 @@ public final class MetricsServer implements AutoCloseable {
             return t;
         }));
         handle("/metrics", exchange -> respond(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", registry.scrape()));
+        handle("/health/live", exchange -> respond(exchange, live() ? 200 : 503, "text/plain; charset=utf-8", live() ? "live\n" : "failed\n"));
+        handle("/health/ready", exchange -> respond(exchange, ready() ? 200 : 503, "text/plain; charset=utf-8", ready() ? "ready\n" : "not ready\n"));
+        handle("/health", exchange -> respond(exchange, live() ? 200 : 503, "application/json", healthJson()));
         server.start();
+    }
+
+    /** Adds a service to those whose health {@code /health} reports. */
+    public void watch(PipelineService service) {
+        watched.add(service);
+    }
+
+    /** No watched service has failed. */
+    public boolean live() {
+        return watched.stream().allMatch(s -> s.health().live());
+    }
+
+    /** Every watched service runs (and there is one). */
+    public boolean ready() {
+        return !watched.isEmpty() && watched.stream().allMatch(s -> s.health().ready());
+    }
+
+    private String healthJson() {
+        ObjectNode root = JSON.createObjectNode().put("live", live()).put("ready", ready());
+        ArrayNode services = root.putArray("services");
+        for (PipelineService s : watched) {
+            PipelineService.Health h = s.health();
+            ObjectNode node = services.addObject().put("name", h.service()).put("status", h.status().name());
+            h.failure().ifPresent(cause -> node.put("cause", cause.toString()));
+        }
+        return root.toPrettyString();
     }
 
     public PrometheusMeterRegistry registry() {

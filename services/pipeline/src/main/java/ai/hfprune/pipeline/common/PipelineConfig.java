@@ -64,6 +64,8 @@ public final class PipelineConfig {
         setting("prune.gguf.type", "f32", "tensor type of model.gguf's matrices: f32, f16 or q8_0");
         setting("stats.chunk.bytes", String.valueOf(4 << 20),
                 "most bytes of Gram values in one stats record (scorers' stats-partials, the aggregator's calibration-stats); a record holds at least one row");
+        setting("record.max.bytes", String.valueOf(Topics.MAX_RECORD_BYTES),
+                "the largest coverage snapshot or prune trigger (with every layer's sums) the aggregator writes; a version whose snapshot is larger is refused with a FAILED result on prune-results; at most the topics' limit of 64 MiB");
         setting("scorer.stats.flush.tokens", String.valueOf(1 << 18),
                 "with statistics: a scorer's transaction takes batches until this many tokens (or an idle poll, a stop, a rebalance), and sends the group's statistics once");
         setting("pruner.stats.timeout.ms", "120000", "how long the pruner reads calibration-stats for a version's statistics before the version fails");
@@ -75,10 +77,13 @@ public final class PipelineConfig {
                 "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
         setting("aggregator.commit.interval.ms", "1000",
                 "Kafka Streams commit interval of the aggregator: each commit is a transaction; longer is cheaper, triggers wait up to this long");
+        setting("group.session.timeout.ms", "30000",
+                "session timeout of the scorers' and the aggregator's static group membership: a member restarted with its instance.id within it gets its partitions back at once; one not restarted loses them after it (see Fast recovery)");
         setting("metrics.port", "0", "port of /metrics (Prometheus); 0: an ephemeral port, -1: off");
         setting("metrics.bind.address", "127.0.0.1",
                 "address the HTTP endpoints (/metrics, the aggregator's /coverage and /scores) listen on; 0.0.0.0: every interface (containers)");
-        setting("instance.id", "", "this process's id (scorer transactional ids, metrics tags); empty: host-pid");
+        setting("instance.id", "",
+                "this process's id (transactional ids, static group membership, metrics tags): give a restarted process the id it had; empty: host-pid");
     }
 
     private static void setting(String key, String defaultValue, String doc) {
@@ -205,6 +210,24 @@ public final class PipelineConfig {
         return (int) b;
     }
 
+    /** {@code record.max.bytes}: between 1 KiB and the topics' record limit. */
+    public int recordMaxBytes() {
+        long b = getLong("record.max.bytes");
+        if (b < 1024 || b > Topics.MAX_RECORD_BYTES) {
+            throw new HfpruneException("setting record.max.bytes must be between 1024 and " + Topics.MAX_RECORD_BYTES + ", got " + b);
+        }
+        return (int) b;
+    }
+
+    /** {@code group.session.timeout.ms}: within the broker's default bounds (6 s to 30 min). */
+    public int sessionTimeoutMillis() {
+        long ms = getLong("group.session.timeout.ms");
+        if (ms < 6_000 || ms > 1_800_000) {
+            throw new HfpruneException("setting group.session.timeout.ms must be between 6000 and 1800000 (the broker's bounds), got " + ms);
+        }
+        return (int) ms;
+    }
+
     public long statsFlushTokens() {
         return positive("scorer.stats.flush.tokens");
     }
@@ -256,6 +279,8 @@ public final class PipelineConfig {
         compensation();
         damping();
         statsChunkBytes();
+        recordMaxBytes();
+        sessionTimeoutMillis();
         statsFlushTokens();
         prunerStatsTimeoutMillis();
         return this;

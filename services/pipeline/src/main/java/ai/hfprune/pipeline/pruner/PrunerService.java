@@ -25,10 +25,12 @@ import ai.hfprune.engine.prune.PruneOptions;
 import ai.hfprune.engine.prune.PruneReport;
 import ai.hfprune.engine.prune.PrunedModel;
 import ai.hfprune.engine.prune.Pruner;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.pipeline.scorer.TokenBatchValidator;
 import ai.hfprune.schemas.CoverageSnapshot;
@@ -46,7 +48,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.SerializationException;
@@ -63,7 +64,6 @@ import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
@@ -79,7 +79,7 @@ import java.util.function.Consumer;
  * is evaluated and written. A version whose kept set (and, with the refit, whose statistics' tokens, and with
  * recovery, whose recovery windows) equal the previous one's is not written again.
  */
-public final class PrunerService implements AutoCloseable {
+public final class PrunerService extends ServiceBase {
 
     private static final Logger LOG = LoggerFactory.getLogger(PrunerService.class);
 
@@ -167,6 +167,7 @@ public final class PrunerService implements AutoCloseable {
      * Loads the dense model and the evaluation windows ({@code eval.data}, a file path), then consumes triggers on a
      * background thread.
      */
+    @Override
     public void start() {
         String bootstrap = config.get("bootstrap.servers");
         Path evalData = Path.of(config.get("eval.data"));
@@ -176,16 +177,9 @@ public final class PrunerService implements AutoCloseable {
         densePerplexity = Evaluator.perplexity(dense, evalWindows, config.getInt("batch.windows")).perplexity();
 
         String prefix = config.get("topic.prefix");
-        Properties c = new Properties();
-        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        c.put(ConsumerConfig.GROUP_ID_CONFIG, prefix + "pruner");
-        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        Map<String, Object> c = ClientConfigs.groupConsumer(bootstrap, prefix + "pruner-" + config.instanceId() + "-consumer", prefix + "pruner");
         c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 1);
         c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 30 * 60 * 1000);
-        c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
-        c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
         consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         statsReader = new StatsReader(bootstrap, topics, model, config.prunerStatsTimeoutMillis());
         if (recoverySettings.enabled()) {
@@ -205,16 +199,15 @@ public final class PrunerService implements AutoCloseable {
                 };
             }
         }
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, prefix + "pruner-" + config.instanceId());
-        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
+        Map<String, Object> p = ClientConfigs.transactional(bootstrap, prefix + "pruner-" + config.instanceId() + "-producer",
+                prefix + "pruner-" + config.instanceId());
         producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
         new KafkaClientMetrics(consumer).bindTo(meters);
         new KafkaClientMetrics(producer).bindTo(meters);
         producer.initTransactions();
         consumer.subscribe(List.of(topics.pruneTriggers.name()));
         running = true;
+        running();
         thread = new Thread(this::loop, "hfprune-pruner");
         thread.start();
     }
@@ -237,7 +230,7 @@ public final class PrunerService implements AutoCloseable {
         } catch (WakeupException e) {
             // stop() was called
         } catch (RuntimeException | Error e) {
-            LOG.error("the pruner stopped: {}", e.toString(), e);
+            failed(e); // logs it
         } finally {
             running = false;
         }
@@ -255,8 +248,7 @@ public final class PrunerService implements AutoCloseable {
             Criterion.parse(trigger.getCriterion());
         } catch (SerializationException | HfpruneException e) {
             meters.counter("hfprune_dead_letters", "service", "pruner", "instance", config.instanceId()).increment();
-            return List.of(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
-                    DeadLetters.headers(e.getMessage(), record.topic(), record.partition(), record.offset(), "pruner")));
+            return List.of(DeadLetters.of(topics.deadLetters.name(), record, e.getMessage(), "pruner"));
         }
         PruneResult result = prune(trigger);
         String key = Keys.modelCriterion(trigger.getModel(), trigger.getCriterion());
@@ -386,26 +378,39 @@ public final class PrunerService implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public String name() {
+        return "pruner " + config.instanceId();
+    }
+
+    /** Stops the loop (a version being made is finished first, within {@code timeout}) and closes the clients. Idempotent. */
+    @Override
+    public synchronized boolean stop(Duration timeout) {
         running = false;
         if (consumer != null) {
             consumer.wakeup();
         }
+        boolean ended = true;
         if (thread != null) {
             try {
-                thread.join(60_000);
+                thread.join(timeout.toMillis());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            ended = !thread.isAlive();
         }
         if (consumer != null) {
             consumer.close();
+            consumer = null;
         }
         if (producer != null) {
             producer.close(Duration.ofSeconds(10));
+            producer = null;
         }
         if (dense != null) {
             dense.close();
+            dense = null;
         }
+        stopped();
+        return ended;
     }
 }

@@ -3,6 +3,7 @@ package ai.hfprune.pipeline.run;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.pipeline.aggregator.AggregatorService;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.MetricsServer;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
@@ -18,7 +19,6 @@ import ai.hfprune.schemas.PruneResult;
 import ai.hfprune.schemas.PruneStatus;
 import io.micrometer.core.instrument.Counter;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -81,7 +81,7 @@ public final class PipelineRun implements AutoCloseable {
         }
         progress.accept("broker " + cfg.get("bootstrap.servers") + ", schema registry " + cfg.get("schema.registry.url"));
         Topics topics = Topics.of(cfg);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cfg.get("bootstrap.servers")))) {
+        try (Admin admin = Admin.create(ClientConfigs.admin(cfg.get("bootstrap.servers")))) {
             topics.createAll(admin, cfg.getInt("topic.partitions"), (short) cfg.getInt("topic.replication"));
         }
         metrics = MetricsServer.of(cfg);
@@ -93,16 +93,19 @@ public final class PipelineRun implements AutoCloseable {
 
         AggregatorService aggregator = new AggregatorService(cfg, topics, List.of(ModelInfo.of(checkpoint)), metrics.registry());
         open.push(aggregator);
+        metrics.watch(aggregator);
         aggregator.start();
         aggregator.serveQueries(metrics);
 
         pruner = new PrunerService(cfg, topics, checkpoint, metrics.registry(), progress);
         open.push(pruner);
+        metrics.watch(pruner);
         pruner.start();
 
         for (int i = 1; i <= scorerCount; i++) {
             ScorerService scorer = new ScorerService(cfg.with("instance.id", "scorer-" + i), topics, checkpoint, metrics.registry());
             open.push(scorer::stop);
+            metrics.watch(scorer);
             scorer.start();
             scorers.add(scorer);
         }
@@ -110,6 +113,7 @@ public final class PipelineRun implements AutoCloseable {
                 + (follow ? " then following " + topics.rawText.name() : ""));
         sampler = new CalibrationSampler(cfg, topics, checkpoint, DocumentFiles.parse(cfg.get("data")), follow, metrics.registry());
         open.push(sampler::stop);
+        metrics.watch(sampler);
         sampler.start();
     }
 

@@ -1,6 +1,7 @@
 package ai.hfprune.pipeline.run;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.CoverageSnapshot;
 import ai.hfprune.schemas.PruneResult;
@@ -22,7 +23,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
-import java.util.Properties;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -62,15 +63,10 @@ public final class PipelineWatcher implements AutoCloseable {
     PipelineWatcher(String bootstrap, Topics topics, Consumer<String> progress, Duration metadataWait) {
         this.topics = topics;
         this.progress = progress;
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        Map<String, Object> p = ClientConfigs.reader(bootstrap);
         // asking for a topic's partitions must never create it: a broker would make it with its default partitions
         // and settings, and the pipeline's own creation would then find it there and keep it
         p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
-        p.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
-        p.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_RECORD_BYTES);
         consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         topicOrder = List.of(topics.coverage.name(), topics.pruneTriggers.name(), topics.pruneResults.name());
         try {

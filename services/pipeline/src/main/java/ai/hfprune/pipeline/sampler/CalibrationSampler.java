@@ -3,15 +3,16 @@ package ai.hfprune.pipeline.sampler;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.tokenizer.Tokenizer;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ModelId;
 import ai.hfprune.schemas.TokenBatch;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -63,7 +64,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Meters: {@code hfprune_sampler_documents} (outcome=sent|duplicate), {@code hfprune_sampler_tokens} (tokens in
  * the batches sent), {@code hfprune_sampler_batches}; Kafka client metrics of its producer and consumer.
  */
-public final class CalibrationSampler {
+public final class CalibrationSampler extends ServiceBase {
 
     private static final Logger LOG = LoggerFactory.getLogger(CalibrationSampler.class);
     private static final Duration POLL = Duration.ofMillis(500);
@@ -145,7 +146,13 @@ public final class CalibrationSampler {
         this(config, topics, new ModelId(checkpoint.name(), checkpoint.sha256()), checkpoint.tokenizer(), files, follow, meters);
     }
 
+    @Override
+    public String name() {
+        return "sampler " + instanceId;
+    }
+
     /** Starts sampling on a background thread. */
+    @Override
     public synchronized void start() {
         if (thread != null) {
             throw new IllegalStateException("the sampler was started already");
@@ -160,6 +167,11 @@ public final class CalibrationSampler {
      * the documents fully sent), and closes the clients. Windows of an unfilled batch are not sent. Idempotent.
      */
     public void stop() {
+        stop(Duration.ofMinutes(2));
+    }
+
+    @Override
+    public boolean stop(Duration timeout) {
         stopping = true;
         stopSignal.countDown();
         KafkaConsumer<String, String> c = consumer;
@@ -170,10 +182,18 @@ public final class CalibrationSampler {
                 // closed already
             }
         }
+        synchronized (this) {
+            if (thread == null) { // never started
+                stopped();
+                done.countDown();
+                return true;
+            }
+        }
         try {
-            done.await(2, TimeUnit.MINUTES);
+            return done.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
         }
     }
 
@@ -213,6 +233,7 @@ public final class CalibrationSampler {
             producer = new KafkaProducer<>(producerConfig(), topics.calibrationBatches.keySerde().serializer(),
                     topics.calibrationBatches.valueSerde().serializer());
             bind(new KafkaClientMetrics(producer));
+            running();
             for (Path file : files) {
                 if (stopping || packer.capped()) {
                     break;
@@ -238,9 +259,10 @@ public final class CalibrationSampler {
             followTopic();
         } catch (Throwable t) {
             failure.set(t);
-            LOG.error("sampler failed: {}", t.toString(), t);
+            failed(t);
         } finally {
             closeClients();
+            stopped(); // done, or stopped; after a failure the sampler stays FAILED
             done.countDown();
         }
     }
@@ -373,25 +395,14 @@ public final class CalibrationSampler {
     }
 
     private Map<String, Object> producerConfig() {
-        Map<String, Object> p = new HashMap<>();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "sampler-" + instanceId);
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
+        Map<String, Object> p = ClientConfigs.producer(config.get("bootstrap.servers"), config.get("topic.prefix") + "sampler-" + instanceId);
         p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
         return p;
     }
 
     private Map<String, Object> consumerConfig() {
-        Map<String, Object> c = new HashMap<>();
-        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-        c.put(ConsumerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "sampler-" + instanceId + "-consumer");
-        c.put(ConsumerConfig.GROUP_ID_CONFIG, config.get("topic.prefix") + "sampler");
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        return c;
+        return ClientConfigs.groupConsumer(config.get("bootstrap.servers"), config.get("topic.prefix") + "sampler-" + instanceId + "-consumer",
+                config.get("topic.prefix") + "sampler");
     }
 
 }

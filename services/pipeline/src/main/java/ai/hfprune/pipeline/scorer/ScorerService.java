@@ -10,11 +10,13 @@ import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.Structure;
@@ -22,6 +24,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -38,6 +41,10 @@ import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.FencedInstanceIdException;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.InvalidRecordException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -112,7 +119,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_transactions}, {@code hfprune_scorer_failures},
  * {@code hfprune_dead_letters} ({@code service=scorer}); Kafka client metrics of both clients.
  */
-public final class ScorerService {
+public final class ScorerService extends ServiceBase {
 
     /** The lifecycle of an instance. */
     public enum State {
@@ -188,6 +195,10 @@ public final class ScorerService {
     private TransactionGroup carried;
     /** Records whose scoring touched the statistics and then failed for good: dead-lettered without scoring again. */
     private final Map<String, String> poisoned = new ConcurrentHashMap<>();
+    /** Records of a group whose transaction failed for good: each is retried in a transaction of its own. */
+    private final Set<String> alone = ConcurrentHashMap.newKeySet();
+    /** Records whose own transaction failed for good, with the reason: dead-lettered without their value. */
+    private final Map<String, String> unsendable = new ConcurrentHashMap<>();
 
     /**
      * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
@@ -244,7 +255,13 @@ public final class ScorerService {
         return this;
     }
 
+    @Override
+    public String name() {
+        return "scorer " + instanceId;
+    }
+
     /** Joins the group and scores on a background thread. */
+    @Override
     public synchronized void start() {
         if (thread != null || stopping) {
             throw new IllegalStateException("the scorer was started or stopped already");
@@ -267,6 +284,7 @@ public final class ScorerService {
      *
      * @return whether the scorer had stopped within the timeout
      */
+    @Override
     public boolean stop(Duration timeout) {
         stopping = true;
         stopSignal.countDown();
@@ -286,6 +304,7 @@ public final class ScorerService {
                     }
                     llama.close();
                     state = State.STOPPED;
+                    stopped();
                     terminated.countDown();
                 }
                 return true;
@@ -384,6 +403,7 @@ public final class ScorerService {
                 }
             });
             state = State.RUNNING;
+            running();
             LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
                     llama.manager().getDevice());
             committer = Executors.newSingleThreadExecutor(r -> {
@@ -411,15 +431,16 @@ public final class ScorerService {
         } catch (Fenced e) {
             failure.set(e.getCause());
             state = State.FENCED;
-            LOG.error("scorer {}: fenced ({}); this instance stops", instanceId, e.getCause().toString());
+            failed(new IllegalStateException("fenced: another scorer took over transactional id "
+                    + config.get("topic.prefix") + "scorer-" + instanceId + " (" + e.getCause() + ")", e.getCause()));
         } catch (CrashedForTest e) {
             crashed = true;
             state = State.CRASHED;
-            LOG.warn("scorer {}: crashed for a test after {} partials", instanceId, partialsSent.get());
+            failed(new IllegalStateException("crashed for a test after " + partialsSent.get() + " partials"));
         } catch (Throwable t) {
             failure.set(t);
             state = State.FAILED;
-            LOG.error("scorer {}: failed: {}", instanceId, t.toString(), t);
+            failed(t);
         } finally {
             if (committer != null) {
                 committer.shutdownNow(); // idle here: every transaction was awaited
@@ -432,6 +453,7 @@ public final class ScorerService {
                 gram.close();
             }
             llama.close();
+            stopped(); // after a failure the service stays FAILED
             terminated.countDown();
         }
     }
@@ -456,7 +478,8 @@ public final class ScorerService {
         for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
             ConsumerRecord<byte[], byte[]> record = records.get(i);
             TokenBatchValidator.Result check = validator.check(record.value());
-            if (withStats && !group.accepts(check)) {
+            boolean isolated = alone.contains(attemptKey(record));
+            if ((withStats && !group.accepts(check)) || (isolated && !group.isEmpty())) { // an isolated batch goes alone
                 if (inFlight != null && !await(inFlight)) {
                     dropFrom(inFlightGroup, records);
                     return;
@@ -485,8 +508,8 @@ public final class ScorerService {
                 group = new TransactionGroup(i);
             }
             group.add(outcome);
-            boolean due = withStats ? group.tokens >= flushTokens
-                    : System.nanoTime() - group.outcomes.get(0).startNanos() >= commitIntervalNanos;
+            boolean due = isolated || (withStats ? group.tokens >= flushTokens
+                    : System.nanoTime() - group.outcomes.get(0).startNanos() >= commitIntervalNanos);
             if (due && i < records.size() - 1) {
                 if (inFlight != null && !await(inFlight)) {
                     dropFrom(inFlightGroup, records);
@@ -501,7 +524,8 @@ public final class ScorerService {
             dropFrom(inFlightGroup, records);
             return;
         }
-        if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens) {
+        if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens
+                && group.records.stream().noneMatch(r -> alone.contains(attemptKey(r)))) {
             carried = group; // the poll was not idle: more batches may join the group
             return;
         }
@@ -556,12 +580,14 @@ public final class ScorerService {
     /** Scores one record that {@code check} validated. */
     private Outcome score(ConsumerRecord<byte[], byte[]> record, TokenBatchValidator.Result check) {
         long t0 = System.nanoTime();
-        String attemptKey = record.topic() + "-" + record.partition() + "@" + record.offset();
-        String deadReason = null;
+        String attemptKey = attemptKey(record);
+        String deadReason = unsendable.get(attemptKey); // a transaction with it failed for good: only its dead letter goes
         boolean touched = false;
         TokenBatchValidator.Valid valid = null;
         Map<Criterion, Partial> scores = Map.of();
-        if (check instanceof TokenBatchValidator.Invalid invalid) {
+        if (deadReason != null) {
+            // not scored again
+        } else if (check instanceof TokenBatchValidator.Invalid invalid) {
             deadReason = invalid.reason();
         } else {
             valid = (TokenBatchValidator.Valid) check;
@@ -647,6 +673,11 @@ public final class ScorerService {
                 throw e;
             }
             failures.increment();
+            if (unfixable(e)) {
+                abortOrReset();
+                isolateOrGiveUp(group, e);
+                return false; // retried at once: no wait mends it
+            }
             int n = attempts.merge(first.attemptKey(), 1, Integer::sum);
             LOG.warn("scorer {}: transaction for {} batch(es) from {} failed (attempt {}): {}; aborting and retrying", instanceId,
                     group.size(), first.attemptKey(), n, e.toString());
@@ -663,12 +694,44 @@ public final class ScorerService {
         return true;
     }
 
+    /**
+     * A transaction failed for a reason no retry mends (a record the broker refuses): of a group of several batches,
+     * each is retried in a transaction of its own, to find the one; a batch alone is dead-lettered without its value.
+     */
+    private void isolateOrGiveUp(List<Outcome> group, KafkaException e) {
+        if (group.size() > 1) {
+            group.forEach(o -> alone.add(o.attemptKey()));
+            LOG.warn("scorer {}: transaction for {} batches from {} failed for good ({}); retrying each alone", instanceId,
+                    group.size(), group.get(0).attemptKey(), e.toString());
+            return;
+        }
+        String key = group.get(0).attemptKey();
+        String reason = "its transaction failed for a reason no retry mends: " + e;
+        unsendable.put(key, reason);
+        LOG.error("scorer {}: {} {}; dead-lettering it without its value", instanceId, key, reason, e);
+    }
+
+    /** Failures of a transaction that fail the same way every time: the broker refuses a record. */
+    static boolean unfixable(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof RecordTooLargeException || t instanceof RecordBatchTooLargeException
+                    || t instanceof InvalidRecordException || t instanceof SerializationException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String attemptKey(ConsumerRecord<byte[], byte[]> record) {
+        return record.topic() + "-" + record.partition() + "@" + record.offset();
+    }
+
     /** Sends one outcome's partials (or its dead letter) into the open transaction; returns the partials sent. */
     private int send(Outcome o, String statsGroup) {
         ConsumerRecord<byte[], byte[]> record = o.record();
         if (o.deadReason() != null) {
-            producer.send(new ProducerRecord<>(topics.deadLetters.name(), null, record.key(), record.value(),
-                    DeadLetters.headers(o.deadReason(), record.topic(), record.partition(), record.offset(), "scorer")));
+            producer.send(DeadLetters.of(topics.deadLetters.name(), record, o.deadReason(), "scorer",
+                    unsendable.containsKey(o.attemptKey()) ? -1 : DeadLetters.MAX_CARRIED_BYTES));
             return 0;
         }
         int sent = 0;
@@ -687,6 +750,8 @@ public final class ScorerService {
     private void committed(Outcome o, int partialsSent) {
         attempts.remove(o.attemptKey());
         poisoned.remove(o.attemptKey());
+        alone.remove(o.attemptKey());
+        unsendable.remove(o.attemptKey());
         if (o.deadReason() != null) {
             deadLetters.increment();
             deadLettered.incrementAndGet();
@@ -756,7 +821,7 @@ public final class ScorerService {
         producer.close(Duration.ZERO); // no abort: the transaction stays open, as after a kill -9
         KafkaConsumer<byte[], byte[]> c = consumer;
         consumer = null;
-        c.close(); // leaves the group so the test need not wait for the session timeout; commits nothing
+        c.close(); // commits nothing and, a static member, stays in the group as after a kill -9
         throw new CrashedForTest();
     }
 
@@ -850,13 +915,9 @@ public final class ScorerService {
     }
 
     private KafkaProducer<byte[], byte[]> newProducer() {
-        Map<String, Object> p = new HashMap<>();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId + "-producer");
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId);
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topics.MAX_RECORD_BYTES);
+        String prefix = config.get("topic.prefix");
+        Map<String, Object> p = ClientConfigs.transactional(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-producer",
+                prefix + "scorer-" + instanceId);
         // a group's statistics of a large model take long to send (a 7B model's are ~18 GB): 5 minutes then
         p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, withStats ? 300_000 : 60_000);
         KafkaProducer<byte[], byte[]> created = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
@@ -864,14 +925,12 @@ public final class ScorerService {
         return created;
     }
 
-    private Map<String, Object> consumerConfig() {
-        Map<String, Object> c = new HashMap<>();
-        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get("bootstrap.servers"));
-        c.put(ConsumerConfig.CLIENT_ID_CONFIG, config.get("topic.prefix") + "scorer-" + instanceId + "-consumer");
-        c.put(ConsumerConfig.GROUP_ID_CONFIG, config.get("topic.prefix") + "scorers");
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    /** The consumer's settings: a static member of the scorers' group (its {@code group.instance.id} is {@code instance.id}). */
+    Map<String, Object> consumerConfig() {
+        String prefix = config.get("topic.prefix");
+        Map<String, Object> c = ClientConfigs.groupConsumer(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-consumer",
+                prefix + "scorers");
+        c.putAll(ClientConfigs.staticMember(instanceId, config.sessionTimeoutMillis()));
         c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, MAX_POLL_RECORDS);
         c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS);
         // keep the coordinator connection through a long rebalance (Kafka warns when it is shorter than the poll interval)
@@ -887,7 +946,10 @@ public final class ScorerService {
     private void closeClients(Duration timeout) {
         KafkaConsumer<byte[], byte[]> c = consumer;
         KafkaProducer<byte[], byte[]> p = producer;
-        Clients.closeQuietly(c, () -> c.close(), LOG, "scorer " + instanceId + ": closing the consumer");
+        // a stopped scorer leaves the group, so its partitions go to the others at once (a static member would keep
+        // them for the session timeout); a killed one cannot, and its successor with the same id takes them back
+        Clients.closeQuietly(c, () -> c.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)),
+                LOG, "scorer " + instanceId + ": closing the consumer");
         Clients.closeQuietly(p, () -> p.close(timeout), LOG, "scorer " + instanceId + ": closing the producer");
     }
 
