@@ -12,7 +12,7 @@ import ai.hfprune.pipeline.aggregator.AggregatorService;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.Topics;
-import ai.hfprune.pipeline.embedded.EmbeddedKafka;
+import ai.hfprune.pipeline.embedded.LocalCluster;
 import ai.hfprune.pipeline.run.PipelineWatcher;
 import ai.hfprune.pipeline.sampler.BatchPacker;
 import ai.hfprune.pipeline.sampler.CalibrationSampler;
@@ -84,6 +84,14 @@ public class PipelineBenchCommand implements Callable<Integer> {
     @Option(names = "--scorers", split = ",", defaultValue = "1,2", description = "Scorer counts to run (default: ${DEFAULT-VALUE}).")
     List<Integer> scorerCounts;
 
+    @Option(names = "--scorer-processes", split = ",",
+            description = "Also run with this many scorers as separate JVMs each, e.g. 1,2 (default: none).")
+    List<Integer> scorerProcessCounts = new ArrayList<>();
+
+    @Option(names = "--synthetic", description = "Use bench score's compute-bound synthetic model (random weights, hidden 512, "
+            + "intermediate 1408, 8 layers) with stories3M's vocabulary instead of --model.")
+    boolean synthetic;
+
     @Option(names = "--partitions", defaultValue = "4", description = "Partitions of each topic (default: ${DEFAULT-VALUE}).")
     int partitions;
 
@@ -110,7 +118,7 @@ public class PipelineBenchCommand implements Callable<Integer> {
         if (seqLen < 2 || batchWindows < 1 || batches < 1 || warmupBatches < 0 || partitions < 1) {
             throw new HfpruneException("--seq-len must be ≥ 2, --batch-windows, --batches and --partitions ≥ 1, --warmup-batches ≥ 0");
         }
-        for (int n : scorerCounts) {
+        for (int n : concat(scorerCounts, scorerProcessCounts)) {
             if (n < 1) {
                 throw new HfpruneException("--scorers must be at least 1, got " + n);
             }
@@ -123,10 +131,12 @@ public class PipelineBenchCommand implements Callable<Integer> {
         String nonce = Long.toString(System.currentTimeMillis(), 36);
         Path work = Files.createTempDirectory("hfprune-bench-pipeline-");
         List<Row> rows = new ArrayList<>();
-        try (Checkpoint checkpoint = model.open()) {
+        try (Checkpoint checkpoint = synthetic ? Checkpoint.open(SyntheticBenchModel.write(work.resolve("synthetic")))
+                : model.open()) {
             PipelineConfig base = PipelineConfig.defaults()
                     .with("model", checkpoint.path().toString())
                     .with("data", dataList)
+                    .with("eval.data", Assets.resolve(Assets.DEFAULT_EVALUATION).toString()) // scorer processes check it
                     .with("criteria", CRITERION.id())
                     .with("seq.len", String.valueOf(seqLen))
                     .with("batch.windows", String.valueOf(batchWindows))
@@ -137,9 +147,10 @@ public class PipelineBenchCommand implements Callable<Integer> {
                     .with("prune.compensate", "none");
             List<int[][]> windows = batchesOf(base, checkpoint, total);
 
-            progress(err, "starting the embedded Kafka broker");
-            try (EmbeddedKafka broker = EmbeddedKafka.start()) {
-                PipelineConfig onBroker = base.with("bootstrap.servers", broker.bootstrapServers());
+            progress(err, "starting the embedded Kafka broker and its schema registry (HTTP, for scorer processes)");
+            try (LocalCluster broker = LocalCluster.start(null, 0, 0)) {
+                PipelineConfig onBroker = base.with("bootstrap.servers", broker.bootstrapServers())
+                        .with("schema.registry.url", broker.registryUrl());
                 progress(err, "scorer alone: " + warmupBatches + " + " + batches + " batches");
                 rows.add(scorerAlone(checkpoint, windows, tokens));
                 for (int i = 0; i < scorerCounts.size(); i++) {
@@ -147,7 +158,14 @@ public class PipelineBenchCommand implements Callable<Integer> {
                     progress(err, "pipeline with " + n + " scorer" + (n == 1 ? "" : "s") + ": " + warmupBatches + " + "
                             + batches + " batches");
                     String topicPrefix = prefix(nonce, "run" + (i + 1) + "-" + n + "-scorers");
-                    rows.add(runPipeline(onBroker, checkpoint, n, topicPrefix, work, err));
+                    rows.add(runPipeline(onBroker, checkpoint, n, 0, topicPrefix, work, err));
+                }
+                for (int i = 0; i < scorerProcessCounts.size(); i++) {
+                    int n = scorerProcessCounts.get(i);
+                    progress(err, "pipeline with " + n + " scorer process" + (n == 1 ? "" : "es") + ": " + warmupBatches
+                            + " + " + batches + " batches");
+                    String topicPrefix = prefix(nonce, "procs" + (i + 1) + "-" + n);
+                    rows.add(runPipeline(onBroker, checkpoint, 0, n, topicPrefix, work, err));
                 }
             }
 
@@ -171,6 +189,16 @@ public class PipelineBenchCommand implements Callable<Integer> {
                     + "seconds per timed batch.");
             out.println("CPU seconds by thread (from /proc/self/task; threads under 0.1 s left out):");
             profiles.forEach(p -> out.println("  " + p));
+            if (scorerProcessCounts.contains(1) && scorerProcessCounts.contains(2)) {
+                double one = rows.stream().filter(r -> r.configuration().endsWith(" 1 scorer process")).findFirst().orElseThrow()
+                        .tokensPerSecond();
+                double two = rows.stream().filter(r -> r.configuration().endsWith(" 2 scorer processes")).findFirst().orElseThrow()
+                        .tokensPerSecond();
+                out.printf("2 scorer processes over 1: %.2fx (target >= 1.8 with one PyTorch thread each)%n", two / one);
+            }
+            out.println("scorer processes: separate JVMs (hfprune scorer, this JVM's class path and environment, PyTorch threads "
+                    + "as ai.djl.pytorch.num_threads here, default 1); the aggregator, sampler and broker stay in this JVM; "
+                    + "their CPU is not in the profile lines.");
             out.println("2 scorers in one JVM share the " + Runtime.getRuntime().availableProcessors() + " CPU cores and the "
                     + "JVM-wide gradient lock (one GradientCollector at a time): they are not expected to be faster than one; "
                     + "scorers scale across processes or machines.");
@@ -259,8 +287,8 @@ public class PipelineBenchCommand implements Callable<Integer> {
      * One pipeline run on fresh topics: starts aggregator and scorers, then the sampler with W + N batches, and times
      * the steady state from the trigger at W batches' tokens to the trigger at W + N batches'.
      */
-    private Row runPipeline(PipelineConfig onBroker, Checkpoint checkpoint, int scorerCount, String topicPrefix, Path work,
-                            PrintWriter err) throws Exception {
+    private Row runPipeline(PipelineConfig onBroker, Checkpoint checkpoint, int scorerCount, int processCount,
+                            String topicPrefix, Path work, PrintWriter err) throws Exception {
         long tokensPerBatch = (long) batchWindows * seqLen;
         long warmupTokens = warmupBatches * tokensPerBatch;
         long tokens = batches * tokensPerBatch;
@@ -284,26 +312,33 @@ public class PipelineBenchCommand implements Callable<Integer> {
             try (AggregatorService aggregator = new AggregatorService(config, topics, List.of(ModelInfo.of(checkpoint)), meters);
                  PipelineWatcher watcher = new PipelineWatcher(bootstrap, topics, line -> { })) {
                 aggregator.start();
-                try {
+                try (ScorerProcesses processes = ScorerProcesses.start(config, processCount, work.resolve(topicPrefix + "logs"))) {
                     for (int i = 1; i <= scorerCount; i++) {
                         ScorerService scorer = new ScorerService(config.with("instance.id", "scorer-" + i), topics, checkpoint, meters);
                         scorers.add(scorer);
                         scorer.start();
                     }
-                    awaitStableGroup(admin, topicPrefix + "scorers", topics.calibrationBatches.name(), scorerCount, scorers);
+                    Runnable healthy = () -> {
+                        checkScorers(scorers);
+                        processes.checkAlive();
+                    };
+                    awaitStableGroup(admin, topicPrefix + "scorers", topics.calibrationBatches.name(), scorerCount + processCount,
+                            healthy);
                     double setupSeconds = (System.nanoTime() - setupStart) / 1e9;
 
                     CalibrationSampler sampler = new CalibrationSampler(config, topics, checkpoint,
                             DocumentFiles.parse(config.get("data")), false, meters);
                     sampler.start();
                     if (warmupBatches > 0) {
-                        awaitTrigger(watcher, sampler, scorers, warmupTokens);
+                        awaitTrigger(watcher, sampler, scorers, healthy, warmupTokens);
                     }
                     ThreadCpu cpu = new ThreadCpu();
                     long start = System.nanoTime();
-                    PruneTrigger trigger = awaitTrigger(watcher, sampler, scorers, warmupTokens + tokens);
+                    PruneTrigger trigger = awaitTrigger(watcher, sampler, scorers, healthy, warmupTokens + tokens);
                     double seconds = (System.nanoTime() - start) / 1e9;
-                    profiles.add(profileLine("pipeline, " + scorerCount + " scorer(s)", seconds, cpu));
+                    String label = processCount > 0 ? processCount + " scorer process" + (processCount == 1 ? "" : "es")
+                            : scorerCount + " scorer" + (scorerCount == 1 ? "" : "s");
+                    profiles.add(profileLine("pipeline, " + label + (processCount > 0 ? " (this JVM only)" : ""), seconds, cpu));
                     sampler.stop();
                     if (trigger.getSnapshot().getTokens() != warmupTokens + tokens || trigger.getSnapshot().getBatches() != n) {
                         throw new HfpruneException("the trigger covers " + trigger.getSnapshot().getTokens() + " tokens in "
@@ -315,10 +350,10 @@ public class PipelineBenchCommand implements Callable<Integer> {
                         throw new HfpruneException(dead + " batches were dead-lettered during the run");
                     }
                     String split = scorers.stream().map(s -> String.valueOf(s.batchesScored())).reduce((a, b) -> a + "+" + b).orElse("");
-                    err.printf("bench pipeline: %d scorer(s) scored %d batches (%s) in %.2f s; services started in %.1f s%n",
-                            scorerCount, scored, split, seconds, setupSeconds);
+                    err.printf("bench pipeline: %s scored %d batches (%s) in %.2f s; services started in %.1f s%n",
+                            label, processCount > 0 ? n : scored, processCount > 0 ? "in other JVMs" : split, seconds, setupSeconds);
                     err.flush();
-                    return new Row("pipeline, " + scorerCount + " scorer" + (scorerCount == 1 ? "" : "s"), tokens, seconds,
+                    return new Row("pipeline, " + label, tokens, seconds,
                             seconds / batches,
                             String.format("start of services and group join (%.1f s), warm-up batches", setupSeconds));
                 } finally {
@@ -330,8 +365,8 @@ public class PipelineBenchCommand implements Callable<Integer> {
         }
     }
 
-    private PruneTrigger awaitTrigger(PipelineWatcher watcher, CalibrationSampler sampler, List<ScorerService> scorers, long tokens)
-            throws InterruptedException {
+    private PruneTrigger awaitTrigger(PipelineWatcher watcher, CalibrationSampler sampler, List<ScorerService> scorers,
+                                      Runnable healthy, long tokens) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofMinutes(timeoutMinutes).toNanos();
         while (true) {
             PruneTrigger t = watcher.nextTrigger(Duration.ofMillis(500));
@@ -344,11 +379,8 @@ public class PipelineBenchCommand implements Callable<Integer> {
             if (sampler.failure().isPresent()) {
                 throw new HfpruneException("the sampler failed: " + sampler.failure().get().getMessage(), sampler.failure().get());
             }
+            healthy.run();
             for (ScorerService s : scorers) {
-                if (s.failure().isPresent()) {
-                    throw new HfpruneException("scorer " + s.instanceId() + " failed: " + s.failure().get().getMessage(),
-                            s.failure().get());
-                }
                 if (s.deadLettered() > 0) {
                     throw new HfpruneException("scorer " + s.instanceId() + " dead-lettered " + s.deadLettered()
                             + " batch(es) (see its log above): the trigger at " + tokens + " tokens cannot come");
@@ -362,16 +394,12 @@ public class PipelineBenchCommand implements Callable<Integer> {
     }
 
     /** Waits until the scorers' group is stable with every scorer in it and every partition of the topic assigned. */
-    private static void awaitStableGroup(Admin admin, String group, String topic, int members, List<ScorerService> scorers)
+    private static void awaitStableGroup(Admin admin, String group, String topic, int members, Runnable healthy)
             throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos(); // scorer processes start JVMs and load models
         String last = "";
         while (System.nanoTime() < deadline) {
-            for (ScorerService s : scorers) {
-                if (s.failure().isPresent()) {
-                    throw new HfpruneException("scorer " + s.instanceId() + " failed: " + s.failure().get().getMessage(), s.failure().get());
-                }
-            }
+            healthy.run();
             try {
                 ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
                 long assigned = d.members().stream().map(MemberDescription::assignment)
@@ -388,6 +416,20 @@ public class PipelineBenchCommand implements Callable<Integer> {
             }
             Thread.sleep(50);
         }
-        throw new HfpruneException("the scorers' group " + group + " did not become stable within 2 min (" + last + ")");
+        throw new HfpruneException("the scorers' group " + group + " did not become stable within 5 min (" + last + ")");
+    }
+
+    private static void checkScorers(List<ScorerService> scorers) {
+        for (ScorerService s : scorers) {
+            if (s.failure().isPresent()) {
+                throw new HfpruneException("scorer " + s.instanceId() + " failed: " + s.failure().get().getMessage(), s.failure().get());
+            }
+        }
+    }
+
+    private static List<Integer> concat(List<Integer> a, List<Integer> b) {
+        List<Integer> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 }
