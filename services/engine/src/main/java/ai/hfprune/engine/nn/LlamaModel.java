@@ -213,21 +213,64 @@ public final class LlamaModel implements AutoCloseable {
         int seq = (int) inputIds.getShape().get(1);
         int offset = cache == null ? 0 : cache.length();
         NDManager local = inputIds.getManager();
-        NDArray hidden = inputIds.getNDArrayInternal().embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
+        NDArray hidden = embed(inputIds);
         NDArray[] rope = positions.rope(offset, offset + seq, local);
         // one new token attends to every cached position: nothing to mask
         NDArray mask = seq == 1 && offset > 0 ? null : positions.causalMask(offset, offset + seq, local);
         boolean step = cache != null && seq == 1; // one token against the cache: DecodeStep's shorter path
         NDArray rotation = step ? positions.rotation(local) : null;
         for (int l = 0; l < layers.size(); l++) {
-            DecoderLayer layer = layers.get(l);
-            NDArray x = rmsNorm(hidden, layer.inputLayernorm());
-            NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
-                    : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
-            hidden = hidden.add(attn);
-            NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
-            hidden = hidden.add(mlp);
+            hidden = layer(l, hidden, batch, seq, rope, mask, step, rotation, tap, projection, cache);
         }
+        return head(hidden);
+    }
+
+    /** Decoder layer {@code l}: its input hidden state to its output (the input of layer l + 1). */
+    private NDArray layer(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask, boolean step,
+                          NDArray rotation, ActivationTap tap, Projection projection, KvCache cache) {
+        DecoderLayer layer = layers.get(l);
+        NDArray x = rmsNorm(hidden, layer.inputLayernorm());
+        NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
+                : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
+        hidden = hidden.add(attn);
+        NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
+        return hidden.add(mlp);
+    }
+
+    /*
+     * The forward pass in stages, for scoring that keeps only each layer's input and recomputes the layer during the
+     * backward pass: embed, then layer(0..L-1), then head compute what forward(inputIds, tap) computes. Each stage's
+     * results are attached to the manager of its input, so a caller can give every layer a manager of its own.
+     */
+
+    /** The token embeddings, shape (batch, seq, hidden): the input of layer 0; attached to the manager of {@code inputIds}. */
+    public NDArray embed(NDArray inputIds) {
+        return inputIds.getNDArrayInternal().embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    /**
+     * Decoder layer {@code l} over whole sequences from position 0 (no cache, the plain projections), as inside
+     * {@link #forward(NDArray, ActivationTap)}.
+     *
+     * @param hidden the layer's input, shape (batch, seq, hidden); its manager receives every intermediate
+     */
+    public NDArray layer(int l, NDArray hidden, ActivationTap tap) {
+        long batch = hidden.getShape().get(0);
+        int seq = (int) hidden.getShape().get(1);
+        NDManager local = hidden.getManager();
+        NDArray[] rope = positions.rope(0, seq, local);
+        NDArray mask = positions.causalMask(0, seq, local);
+        return layer(l, hidden, batch, seq, rope, mask, false, null, tap, Projection.PLAIN, null);
+    }
+
+    /**
+     * The final norm and the LM head of hidden states of any positions (both act on each position alone, so the head
+     * of a slice of positions is that slice of the head).
+     *
+     * @param hidden the last layer's output, shape (batch, positions, hidden)
+     * @return logits, shape (batch, positions, vocab), attached to the manager of {@code hidden}
+     */
+    public NDArray head(NDArray hidden) {
         return Linear.linear(rmsNorm(hidden, norm), lmHead).singletonOrThrow();
     }
 
