@@ -4,7 +4,9 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -42,6 +44,8 @@ public final class LlamaModel implements AutoCloseable {
      * gradients read freed memory (NaN/Inf or silently wrong scores).
      */
     private final NDArray sqrtHeadDim;
+    /** At most this many attention scores at once (128 MiB in float32): see {@link #attend}. */
+    private volatile long scoreElements = 1L << 25;
 
     private LlamaModel(ModelConfig config, NDManager manager, DataType dataType, NDArray embedTokens, NDArray norm,
                        NDArray lmHead, List<DecoderLayer> layers) {
@@ -299,14 +303,53 @@ public final class LlamaModel implements AutoCloseable {
         }
         k = repeatKv(k, numHeads / numKv);
         v = repeatKv(v, numHeads / numKv);
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(sqrtHeadDim);
-        if (mask != null) {
-            scores = scores.add(mask);
-        }
-        NDArray o = scores.softmax(-1).matMul(v);                      // (batch, heads, seq, head_dim)
+        NDArray o = attend(q, k, v, mask);                             // (batch, heads, seq, head_dim)
         o = tap.attentionOutput(l, o);
         o = o.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
         return projection.apply(l, "self_attn.o_proj", o, layer.oProj(), null);
+    }
+
+    /**
+     * softmax(q·kᵀ / sqrt(head_dim) + mask)·v per query head, over groups of heads whose score matrices hold at most
+     * {@link #scoreElements} elements together: the (batch, heads, seq, seq) scores are the largest arrays of the pass
+     * (512 MiB a layer for 32 heads at T = 2048), and a backward pass holds a few arrays of that shape at once.
+     */
+    private NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask) {
+        long heads = q.getShape().get(1);
+        long perHead = q.getShape().get(0) * q.getShape().get(2) * k.getShape().get(2);
+        long group = Math.max(1, Math.min(heads, scoreElements / perHead));
+        if (group == heads) {
+            return attendGroup(q, k, v, mask);
+        }
+        NDList parts = new NDList();
+        for (long h = 0; h < heads; h += group) {
+            NDIndex range = new NDIndex(":, {}:{}", h, Math.min(h + group, heads));
+            parts.add(attendGroup(q.get(range), k.get(range), v.get(range), mask));
+        }
+        return NDArrays.concat(parts, 1);
+    }
+
+    /**
+     * One group of heads. The scaling and the mask are applied in place and the scores and probabilities are released
+     * as soon as they are used, so autograd holds the only reference it needs: the matrix product saves its operands,
+     * not its result; the division saves only its divisor, the mask's addition nothing; softmax saves its output, the
+     * probabilities, which the next product saves too and the backward pass frees group by group.
+     */
+    private NDArray attendGroup(NDArray q, NDArray k, NDArray v, NDArray mask) {
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).divi(sqrtHeadDim);
+        if (mask != null) {
+            scores.addi(mask);
+        }
+        NDArray probabilities = scores.softmax(-1);
+        scores.close();
+        NDArray o = probabilities.matMul(v);
+        probabilities.close();
+        return o;
+    }
+
+    /** For tests: score elements per group of heads in {@link #attend} (a small value forces several groups). */
+    void scoreElements(long elements) {
+        this.scoreElements = elements;
     }
 
     private NDArray mlp(int l, DecoderLayer layer, NDArray x, ActivationTap tap, Projection projection) {
