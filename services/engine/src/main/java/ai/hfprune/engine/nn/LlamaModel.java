@@ -259,12 +259,17 @@ public final class LlamaModel implements AutoCloseable {
      * @param hidden the layer's input, shape (batch, seq, hidden); its manager receives every intermediate
      */
     public NDArray layer(int l, NDArray hidden, ActivationTap tap) {
+        return layer(l, hidden, tap, Projection.PLAIN);
+    }
+
+    /** As {@link #layer(int, NDArray, ActivationTap)} with each projection computed by {@code projection}. */
+    public NDArray layer(int l, NDArray hidden, ActivationTap tap, Projection projection) {
         long batch = hidden.getShape().get(0);
         int seq = (int) hidden.getShape().get(1);
         NDManager local = hidden.getManager();
         NDArray[] rope = positions.rope(0, seq, local);
         NDArray mask = positions.causalMask(0, seq, local);
-        return layer(l, hidden, batch, seq, rope, mask, false, null, tap, Projection.PLAIN, null);
+        return layer(l, hidden, batch, seq, rope, mask, false, null, tap, projection, null);
     }
 
     /**
