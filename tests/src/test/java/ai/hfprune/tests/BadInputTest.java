@@ -147,6 +147,17 @@ class BadInputTest {
     }
 
     @Test
+    void unknownScoringMemoryMode() throws IOException {
+        assertRefused("unknown scoring memory mode 'swap'", "score", "--model", Assets.stories260K().toString(),
+                "--data", tokenWindows().toString(), "--memory", "swap", "--seq-len", "4", "--out", out().toString());
+    }
+
+    @Test
+    void unknownBenchShape() {
+        assertRefused("unknown shape 'gpt-5'", "bench", "score", "--shape", "gpt-5");
+    }
+
+    @Test
     void emptyDataFile() throws IOException {
         Path empty = Files.writeString(tmp.resolve("c.txt"), "\n<|endoftext|>\n  \n");
         assertRefused("contains no text", "score", "--model", Assets.stories260K().toString(),

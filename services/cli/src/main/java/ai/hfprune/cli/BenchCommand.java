@@ -6,24 +6,27 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
+import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.MklOverride;
+import ai.hfprune.engine.ProcessMemory;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.ScoringFlops;
+import ai.hfprune.engine.importance.ScoringMemory;
 import ai.hfprune.engine.io.TensorSource;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RandomModels;
 import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.prune.ParameterCount;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
@@ -64,54 +67,117 @@ public class BenchCommand implements Runnable {
         @Option(names = "--synthetic-vocab", defaultValue = "4096", description = "Vocabulary of the synthetic model (default: ${DEFAULT-VALUE}).")
         int syntheticVocab;
 
+        @Option(names = "--shape", paramLabel = "NAME",
+                description = "Score only a random-weight model of a real shape, built in memory: tinyllama-1.1b or llama-3.2-1b.")
+        String shape;
+
+        @Option(names = "--layers", defaultValue = "0",
+                description = "With --shape: this many decoder layers instead of the shape's own (0: the shape's; for quick runs).")
+        int layers;
+
+        @Option(names = "--memory", split = ",", defaultValue = "recompute",
+                description = "Scoring memory modes to run, in this order: recompute, store (default: ${DEFAULT-VALUE}); "
+                        + "with both, the time per token of each against store is printed.")
+        List<String> memory;
+
+        @Option(names = "--warmup", defaultValue = "1", description = "Untimed batches before the timed ones (default: ${DEFAULT-VALUE}).")
+        int warmup;
+
         @picocli.CommandLine.Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
-            ModelConfig s = RandomModels.syntheticBenchConfig();
-            ModelConfig synthetic = RandomModels.llama(syntheticVocab, s.hiddenSize(), s.intermediateSize(),
-                    s.numHiddenLayers(), s.numAttentionHeads(), s.numKeyValueHeads());
+            List<ScoringMemory> modes = memory.stream().map(ScoringMemory::parse).toList();
+            if (seqLen < 2 || batchWindows < 1 || batches < 1 || warmup < 0) {
+                throw new HfpruneException("--seq-len must be at least 2, --batch-windows and --batches at least 1, "
+                        + "--warmup at least 0");
+            }
+            ModelConfig shapeConfig = shape == null ? null : withLayers(RandomModels.shape(shape));
             CpuPeak peak = CpuPeak.measure();
             out.println(MklOverride.describe());
             out.println("CPU peak estimate: " + peak.describe());
-            out.printf("%-28s %7s %10s %9s %12s %9s %10s %8s %10s%n", "model", "threads", "tokens/s", "GFLOP/s", "best sgemm",
-                    "of sgemm", "CPU peak", "of peak", "peak RSS");
-            try (Checkpoint checkpoint = model.open()) {
-                ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before threads are set
+            out.printf("%-28s %9s %7s %10s %9s %12s %9s %10s %8s %12s %11s %8s%n", "model", "memory", "threads", "tokens/s",
+                    "GFLOP/s", "best sgemm", "of sgemm", "CPU peak", "of peak", "peak RSS", "f32 weights", "RSS/f32");
+            ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before threads are set
+            if (shapeConfig != null) {
+                String name = shape + (layers > 0 ? "-" + layers + "layers" : "");
+                runAll(out, name, shapeConfig, RandomModels.generated(shapeConfig, 1), modes, peak);
+            } else {
+                ModelConfig s = RandomModels.syntheticBenchConfig();
+                ModelConfig synthetic = RandomModels.llama(syntheticVocab, s.hiddenSize(), s.intermediateSize(),
+                        s.numHiddenLayers(), s.numAttentionHeads(), s.numKeyValueHeads());
+                try (Checkpoint checkpoint = model.open()) {
+                    runAll(out, checkpoint.name(), checkpoint.config(), checkpoint.weights(), modes, peak);
+                    runAll(out, "synthetic-" + synthetic.hiddenSize() + "x" + synthetic.intermediateSize(), synthetic,
+                            RandomModels.weights(synthetic, 1), modes, peak);
+                }
+            }
+            out.printf("T=%d, %d windows per batch, %d timed batches after %d warm-up; FLOPs = 2 x forward matrix products "
+                    + "(the same count in both memory modes); best sgemm: the fastest float32 n x n x n product of n = 1024, 2048 "
+                    + "on the engine; CPU peak: threads x the estimate above; peak RSS: VmHWM, of the whole process for the first "
+                    + "row, since the row's start for later rows (the model stays loaded); f32 weights: parameters x 4 bytes.%n",
+                    seqLen, batchWindows, batches, warmup);
+            return 0;
+        }
+
+        private ModelConfig withLayers(ModelConfig c) {
+            if (layers < 0) {
+                throw new HfpruneException("--layers must be 0 (the shape's own) or positive, got " + layers);
+            }
+            return layers == 0 ? c : new ModelConfig(c.architecture(), c.vocabSize(), c.hiddenSize(), c.intermediateSize(),
+                    layers, c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rmsNormEps(), c.ropeTheta(),
+                    c.maxPositionEmbeddings(), c.tieWordEmbeddings(), c.attentionBias(), c.qkNorm(), c.ropeStyle(),
+                    c.bosTokenId(), c.eosTokenId());
+        }
+
+        /** Loads the model once and scores it at every thread count in every memory mode. */
+        private void runAll(PrintWriter out, String name, ModelConfig config, TensorSource weights, List<ScoringMemory> modes,
+                            CpuPeak peak) {
+            long f32Bytes = 4 * ParameterCount.of(weights);
+            boolean first = true;
+            try (LlamaModel llama = LlamaModel.load(config, weights, Device.cpu(), DataType.FLOAT32)) {
                 for (int n : threads) {
                     JniUtils.setNumThreads(n);
                     double matmul = matmulGflops();
                     double cpu = peak.gflops(n);
-                    run(out, checkpoint.name(), checkpoint.config(), checkpoint.weights(), n, matmul, cpu);
-                    run(out, "synthetic-" + synthetic.hiddenSize() + "x" + synthetic.intermediateSize(), synthetic,
-                            RandomModels.weights(synthetic, 1), n, matmul, cpu);
+                    Map<ScoringMemory, Double> secondsPerToken = new EnumMap<>(ScoringMemory.class);
+                    for (ScoringMemory mode : modes) {
+                        if (!first) {
+                            ProcessMemory.resetPeak();
+                        }
+                        first = false;
+                        double seconds = time(new ImportanceScorer(llama, mode), config.vocabSize());
+                        double tokens = (double) batches * batchWindows * seqLen;
+                        secondsPerToken.put(mode, seconds / tokens);
+                        double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
+                        long rss = ProcessMemory.peakResidentBytes().orElse(0);
+                        out.printf("%-28s %9s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
+                                mode.id(), n, tokens / seconds, gflops, matmul, gflops / matmul, cpu, gflops / cpu, rss >> 20,
+                                f32Bytes >> 20, (double) rss / f32Bytes);
+                        out.flush();
+                    }
+                    Double store = secondsPerToken.get(ScoringMemory.STORE);
+                    Double recompute = secondsPerToken.get(ScoringMemory.RECOMPUTE);
+                    if (store != null && recompute != null) {
+                        out.printf("%-28s %7d threads: recompute's time per token / store's = %.3f%n", name, n, recompute / store);
+                    }
                 }
             }
-            out.printf("T=%d, %d windows per batch, %d timed batches after one warm-up; FLOPs = 2 x forward matrix products; "
-                    + "best sgemm: the fastest float32 n x n x n product of n = 1024, 2048 on the engine; CPU peak: threads x the "
-                    + "estimate above.%n", seqLen, batchWindows, batches);
-            return 0;
         }
 
-        private void run(PrintWriter out, String name, ModelConfig config, TensorSource weights, int threads, double matmul,
-                         double cpuPeak) {
-            try (LlamaModel llama = LlamaModel.load(config, weights, Device.cpu(), DataType.FLOAT32)) {
-                ImportanceScorer scorer = new ImportanceScorer(llama);
-                int[][] batch = randomWindows(config.vocabSize());
-                scorer.score(batch, Set.of(Criterion.ENTROPY)); // warm-up
-                long start = System.nanoTime();
-                for (int i = 0; i < batches; i++) {
-                    scorer.score(batch, Set.of(Criterion.ENTROPY));
-                }
-                double seconds = (System.nanoTime() - start) / 1e9;
-                double tokens = (double) batches * batchWindows * seqLen;
-                double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
-                out.printf("%-28s %7d %10.0f %9.2f %12.2f %9.2f %10.1f %8.2f %6d MiB%n", name, threads, tokens / seconds, gflops,
-                        matmul, gflops / matmul, cpuPeak, gflops / cpuPeak, peakRssMiB());
-                out.flush();
+        /** Seconds for the timed batches, after the warm-up ones. */
+        private double time(ImportanceScorer scorer, int vocab) {
+            int[][] batch = randomWindows(vocab);
+            for (int i = 0; i < warmup; i++) {
+                scorer.score(batch, Set.of(Criterion.ENTROPY));
             }
+            long start = System.nanoTime();
+            for (int i = 0; i < batches; i++) {
+                scorer.score(batch, Set.of(Criterion.ENTROPY));
+            }
+            return (System.nanoTime() - start) / 1e9;
         }
 
         private int[][] randomWindows(int vocab) {
@@ -148,19 +214,6 @@ public class BenchCommand implements Runnable {
                 }
             }
             return best;
-        }
-
-        static long peakRssMiB() {
-            try {
-                for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                    if (line.startsWith("VmHWM:")) {
-                        return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
-                    }
-                }
-            } catch (IOException | NumberFormatException ignored) {
-                // not Linux: report 0
-            }
-            return 0;
         }
     }
 }

@@ -9,6 +9,7 @@ import ai.hfprune.engine.importance.Finalizer;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.importance.Scores;
+import ai.hfprune.engine.importance.ScoringMemory;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import me.tongfei.progressbar.ProgressBar;
@@ -22,7 +23,8 @@ import java.util.Set;
 public class ScoringOptions {
 
     /** The option names, so that a command can tell whether any was given. */
-    static final List<String> NAMES = List.of("--data", "--criterion", "--seq-len", "--max-windows", "--batch-windows", "--seed");
+    static final List<String> NAMES = List.of("--data", "--criterion", "--seq-len", "--max-windows", "--batch-windows", "--seed",
+            "--memory");
 
     @Option(names = "--data", paramLabel = "FILE",
             description = ".txt (documents split at <|endoftext|> lines) or .json (array of windows of token ids); "
@@ -45,6 +47,16 @@ public class ScoringOptions {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random criterion (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--memory", defaultValue = "recompute",
+            description = "recompute: keep only each layer's input and recompute the layer in the backward pass, the LM head "
+                    + "over chunks of positions (memory grows with neither depth nor vocabulary); store: autograd keeps the "
+                    + "whole pass (faster, far more memory at long T). The scores are the same (default: ${DEFAULT-VALUE}).")
+    String memory;
+
+    public ScoringMemory memory() {
+        return ScoringMemory.parse(memory);
+    }
+
     public Criterion criterion() {
         return Criterion.parse(criterion);
     }
@@ -56,6 +68,7 @@ public class ScoringOptions {
     /** Checks what can be checked before a model is opened; returns the data file. */
     public Path check() {
         criterion();
+        memory();
         Path dataFile = data != null ? data : Assets.resolve(Assets.DEFAULT_CALIBRATION);
         if (maxWindows < 0) {
             throw new HfpruneException("--max-windows must be 0 (all) or positive, got " + maxWindows);
@@ -84,7 +97,7 @@ public class ScoringOptions {
         List<int[][]> batches = CalibrationData.batches(windows, batchWindows);
         try (LlamaModel llama = checkpoint.load();
              GramAccumulator stats = withStats ? new GramAccumulator(llama.manager(), llama.layers().size()) : null) {
-            ImportanceScorer scorer = new ImportanceScorer(llama);
+            ImportanceScorer scorer = new ImportanceScorer(llama, memory());
             Partial total = scorer.zero(c);
             try (ProgressBar bar = Progress.bar("score " + c.id(), (long) windows.length * seqLen, "tok")) {
                 for (int[][] batch : batches) {

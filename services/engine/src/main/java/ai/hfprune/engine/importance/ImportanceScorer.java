@@ -26,14 +26,33 @@ import java.util.Set;
  *
  * <p>Gradients are taken with respect to zero "probe" tensors added to A (the input of down_proj) and to O
  * (each head's attention output): ∂L/∂probe = ∂L/∂A. No weight requires a gradient, so no weight gradient is
- * ever allocated and peak memory stays near that of a forward pass that keeps its activations.
+ * ever allocated. How the backward pass gets its activations is the {@link ScoringMemory}: this class holds the
+ * {@link ScoringMemory#STORE} path (autograd keeps the whole pass), {@link RecomputedScoring} the default one.
  */
 public final class ImportanceScorer {
 
     private final LlamaModel model;
+    private final ScoringMemory memory;
+    private final RecomputedScoring recomputed;
 
+    /** A scorer that recomputes each layer in the backward pass ({@link ScoringMemory#RECOMPUTE}). */
     public ImportanceScorer(LlamaModel model) {
+        this(model, ScoringMemory.RECOMPUTE);
+    }
+
+    public ImportanceScorer(LlamaModel model, ScoringMemory memory) {
+        this(model, memory, ChunkedHead.DEFAULT_CHUNK_ELEMENTS);
+    }
+
+    /** @param headChunkElements logits per chunk of the recompute path's LM head (tests make chunks of a few positions) */
+    ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements) {
         this.model = model;
+        this.memory = memory;
+        this.recomputed = new RecomputedScoring(model, headChunkElements);
+    }
+
+    public ScoringMemory memory() {
+        return memory;
     }
 
     public LlamaModel model() {
@@ -79,6 +98,10 @@ public final class ImportanceScorer {
             }
         }
         if (gradientCriteria.isEmpty() && !needsActivations && stats == null) {
+            return out;
+        }
+        if (memory == ScoringMemory.RECOMPUTE) {
+            out.putAll(recomputed.score(windows, gradientCriteria, needsActivations, stats));
             return out;
         }
         try (NDManager batch = model.manager().newSubManager()) {

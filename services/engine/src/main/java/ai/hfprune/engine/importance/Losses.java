@@ -1,6 +1,7 @@
 package ai.hfprune.engine.importance;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
 
 /** The calibration losses whose gradients the Taylor criteria use; each is a sum over windows of a per-window mean. */
 final class Losses {
@@ -28,5 +29,42 @@ final class Losses {
         NDArray targets = inputIds.get(":, 1:").expandDims(-1);
         NDArray nll = logp.gather(targets, -1).squeeze(-1).neg(); // (windows, T−1)
         return nll.mean(new int[] {1}).sum();
+    }
+
+    /**
+     * The terms of {@link #of}'s loss at positions [from, from + n) of every window, summed, without the per-window
+     * mean's 1/T (or 1/(T−1)), which {@link #weight} gives: the loss is Σ over chunks of weight × chunkSum, exactly, as
+     * each term depends only on its own position's logits. Null when the chunk holds no term (ce at position T−1).
+     *
+     * @param logits the chunk's logits, shape (windows, n, vocab); the result is attached to its manager
+     */
+    static NDArray chunkSum(Criterion c, NDArray logits, NDArray inputIds, int from) {
+        return switch (c) {
+            case ENTROPY -> {
+                NDArray logp = logits.logSoftmax(-1);
+                yield logp.exp().mul(logp).sum(new int[] {-1}).neg().sum();
+            }
+            case CE -> {
+                int n = (int) logits.getShape().get(1);
+                int terms = Math.min(n, (int) inputIds.getShape().get(1) - 1 - from); // position t predicts t + 1
+                if (terms <= 0) {
+                    yield null;
+                }
+                NDArray logp = logits.get(new NDIndex(":, :{}, :", terms)).logSoftmax(-1);
+                NDArray targets = inputIds.get(new NDIndex(":, {}:{}", from + 1, from + 1 + terms));
+                targets.attach(logits.getManager());
+                yield logp.gather(targets.expandDims(-1), -1).neg().sum();
+            }
+            default -> throw new IllegalArgumentException(c + " has no loss");
+        };
+    }
+
+    /** The factor of each term in the loss of windows of {@code seqLen} tokens: 1/T for entropy, 1/(T−1) for ce. */
+    static double weight(Criterion c, int seqLen) {
+        return switch (c) {
+            case ENTROPY -> 1.0 / seqLen;
+            case CE -> 1.0 / (seqLen - 1);
+            default -> throw new IllegalArgumentException(c + " has no loss");
+        };
     }
 }

@@ -4,6 +4,7 @@ import ai.hfprune.engine.io.MapTensorSource;
 import ai.hfprune.engine.io.SafetensorsSource.Dtype;
 import ai.hfprune.engine.io.SafetensorsWriter;
 import ai.hfprune.engine.io.SafetensorsWriter.Tensor;
+import ai.hfprune.engine.io.TensorSource;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -58,8 +59,38 @@ public final class RandomModels {
         SafetensorsWriter.write(dir, tensors, dtype, maxShardBytes);
     }
 
+    /**
+     * Random weights of the same means and standard deviations as {@link #weights}, generated row by row when they are
+     * read, so that a model of a real size (a billion parameters) is built in memory without a file and without a
+     * second copy in Java: for {@code hfprune bench score --shape}. Values are uniform (cheaper to draw than normal);
+     * only the shapes and scales matter for timing and memory.
+     */
+    public static TensorSource generated(ModelConfig c, long seed) {
+        return new GeneratedWeights(specs(c), seed);
+    }
+
+    /** The names {@link #shape} knows, in the order they are listed in errors. */
+    public static final List<String> SHAPES = List.of("tinyllama-1.1b", "llama-3.2-1b");
+
+    /**
+     * The configuration of a published model's shape (as its config.json gives it; RoPE scaling is left out, it does
+     * not change the cost): {@code tinyllama-1.1b} (TinyLlama-1.1B: hidden 2048, intermediate 5632, 22 layers, 32
+     * heads over 4 KV heads, vocabulary 32000) or {@code llama-3.2-1b} (hidden 2048, intermediate 8192, 16 layers,
+     * 32 heads over 8, vocabulary 128256, tied embeddings).
+     */
+    public static ModelConfig shape(String name) {
+        return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "tinyllama-1.1b" -> new ModelConfig("LlamaForCausalLM", 32000, 2048, 5632, 22, 32, 4, 64,
+                    1e-5, 10000.0, 2048, false, false, false, RopeStyle.HALF, 1, 2);
+            case "llama-3.2-1b" -> new ModelConfig("LlamaForCausalLM", 128256, 2048, 8192, 16, 32, 8, 64,
+                    1e-5, 500000.0, 131072, true, false, false, RopeStyle.HALF, 128000, 128001);
+            default -> throw new ai.hfprune.engine.HfpruneException("unknown shape '" + name + "' (choose one of "
+                    + String.join(", ", SHAPES) + ")");
+        };
+    }
+
     /** One weight tensor: its name, shape and the normal distribution its values are drawn from. */
-    private record Spec(String name, long[] shape, double mean, double std) {
+    record Spec(String name, long[] shape, double mean, double std) {
         long numel() {
             return Arrays.stream(shape).reduce(1, Math::multiplyExact);
         }

@@ -4,7 +4,9 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -42,6 +44,8 @@ public final class LlamaModel implements AutoCloseable {
      * gradients read freed memory (NaN/Inf or silently wrong scores).
      */
     private final NDArray sqrtHeadDim;
+    /** At most this many attention scores at once (128 MiB in float32): see {@link #attend}. */
+    private volatile long scoreElements = 1L << 25;
 
     private LlamaModel(ModelConfig config, NDManager manager, DataType dataType, NDArray embedTokens, NDArray norm,
                        NDArray lmHead, List<DecoderLayer> layers) {
@@ -213,7 +217,7 @@ public final class LlamaModel implements AutoCloseable {
         int seq = (int) inputIds.getShape().get(1);
         int offset = cache == null ? 0 : cache.length();
         NDManager local = inputIds.getManager();
-        NDArray hidden = inputIds.getNDArrayInternal().embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
+        NDArray hidden = embed(inputIds);
         NDArray[] rope = positions.rope(offset, offset + seq, local);
         // one new token attends to every cached position: nothing to mask
         NDArray mask = seq == 1 && offset > 0 ? null : positions.causalMask(offset, offset + seq, local);
@@ -222,15 +226,64 @@ public final class LlamaModel implements AutoCloseable {
         boolean step = cache != null && seq == 1 && windowMask == null;
         NDArray rotation = step ? positions.rotation(local) : null;
         for (int l = 0; l < layers.size(); l++) {
-            DecoderLayer layer = layers.get(l);
-            NDArray x = rmsNorm(hidden, layer.inputLayernorm());
-            NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
-                    : attention(l, layer, x, batch, seq, rope,
-                    windowMask != null && config.slidingWindow().appliesTo(l) ? windowMask : mask, tap, projection, cache);
-            hidden = hidden.add(attn);
-            NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
-            hidden = hidden.add(mlp);
+            NDArray layerMask = windowMask != null && config.slidingWindow().appliesTo(l) ? windowMask : mask;
+            hidden = layer(l, hidden, batch, seq, rope, layerMask, step, rotation, tap, projection, cache);
         }
+        return head(hidden);
+    }
+
+    /** Decoder layer {@code l}: its input hidden state to its output (the input of layer l + 1). */
+    private NDArray layer(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask, boolean step,
+                          NDArray rotation, ActivationTap tap, Projection projection, KvCache cache) {
+        DecoderLayer layer = layers.get(l);
+        NDArray x = rmsNorm(hidden, layer.inputLayernorm());
+        NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
+                : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
+        hidden = hidden.add(attn);
+        NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
+        return hidden.add(mlp);
+    }
+
+    /*
+     * The forward pass in stages, for scoring that keeps only each layer's input and recomputes the layer during the
+     * backward pass: embed, then layer(0..L-1), then head compute what forward(inputIds, tap) computes. Each stage's
+     * results are attached to the manager of its input, so a caller can give every layer a manager of its own.
+     */
+
+    /** The token embeddings, shape (batch, seq, hidden): the input of layer 0; attached to the manager of {@code inputIds}. */
+    public NDArray embed(NDArray inputIds) {
+        return inputIds.getNDArrayInternal().embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    /**
+     * Decoder layer {@code l} over whole sequences from position 0 (no cache, the plain projections), as inside
+     * {@link #forward(NDArray, ActivationTap)}.
+     *
+     * @param hidden the layer's input, shape (batch, seq, hidden); its manager receives every intermediate
+     */
+    public NDArray layer(int l, NDArray hidden, ActivationTap tap) {
+        return layer(l, hidden, tap, Projection.PLAIN);
+    }
+
+    /** As {@link #layer(int, NDArray, ActivationTap)} with each projection computed by {@code projection}. */
+    public NDArray layer(int l, NDArray hidden, ActivationTap tap, Projection projection) {
+        long batch = hidden.getShape().get(0);
+        int seq = (int) hidden.getShape().get(1);
+        NDManager local = hidden.getManager();
+        NDArray[] rope = positions.rope(0, seq, local);
+        NDArray windowMask = config.slidingWindow().appliesTo(l) ? positions.slidingWindowMask(0, seq, local) : null;
+        NDArray mask = windowMask != null ? windowMask : positions.causalMask(0, seq, local);
+        return layer(l, hidden, batch, seq, rope, mask, false, null, tap, projection, null);
+    }
+
+    /**
+     * The final norm and the LM head of hidden states of any positions (both act on each position alone, so the head
+     * of a slice of positions is that slice of the head).
+     *
+     * @param hidden the last layer's output, shape (batch, positions, hidden)
+     * @return logits, shape (batch, positions, vocab), attached to the manager of {@code hidden}
+     */
+    public NDArray head(NDArray hidden) {
         return Linear.linear(rmsNorm(hidden, norm), lmHead).singletonOrThrow();
     }
 
@@ -259,14 +312,53 @@ public final class LlamaModel implements AutoCloseable {
         }
         k = repeatKv(k, numHeads / numKv);
         v = repeatKv(v, numHeads / numKv);
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(sqrtHeadDim);
-        if (mask != null) {
-            scores = scores.add(mask);
-        }
-        NDArray o = scores.softmax(-1).matMul(v);                      // (batch, heads, seq, head_dim)
+        NDArray o = attend(q, k, v, mask);                             // (batch, heads, seq, head_dim)
         o = tap.attentionOutput(l, o);
         o = o.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
         return projection.apply(l, "self_attn.o_proj", o, layer.oProj(), null);
+    }
+
+    /**
+     * softmax(q·kᵀ / sqrt(head_dim) + mask)·v per query head, over groups of heads whose score matrices hold at most
+     * {@link #scoreElements} elements together: the (batch, heads, seq, seq) scores are the largest arrays of the pass
+     * (512 MiB a layer for 32 heads at T = 2048), and a backward pass holds a few arrays of that shape at once.
+     */
+    private NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask) {
+        long heads = q.getShape().get(1);
+        long perHead = q.getShape().get(0) * q.getShape().get(2) * k.getShape().get(2);
+        long group = Math.max(1, Math.min(heads, scoreElements / perHead));
+        if (group == heads) {
+            return attendGroup(q, k, v, mask);
+        }
+        NDList parts = new NDList();
+        for (long h = 0; h < heads; h += group) {
+            NDIndex range = new NDIndex(":, {}:{}", h, Math.min(h + group, heads));
+            parts.add(attendGroup(q.get(range), k.get(range), v.get(range), mask));
+        }
+        return NDArrays.concat(parts, 1);
+    }
+
+    /**
+     * One group of heads. The scaling and the mask are applied in place and the scores and probabilities are released
+     * as soon as they are used, so autograd holds the only reference it needs: the matrix product saves its operands,
+     * not its result; the division saves only its divisor, the mask's addition nothing; softmax saves its output, the
+     * probabilities, which the next product saves too and the backward pass frees group by group.
+     */
+    private NDArray attendGroup(NDArray q, NDArray k, NDArray v, NDArray mask) {
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).divi(sqrtHeadDim);
+        if (mask != null) {
+            scores.addi(mask);
+        }
+        NDArray probabilities = scores.softmax(-1);
+        scores.close();
+        NDArray o = probabilities.matMul(v);
+        probabilities.close();
+        return o;
+    }
+
+    /** For tests: score elements per group of heads in {@link #attend} (a small value forces several groups). */
+    void scoreElements(long elements) {
+        this.scoreElements = elements;
     }
 
     private NDArray mlp(int l, DecoderLayer layer, NDArray x, ActivationTap tap, Projection projection) {

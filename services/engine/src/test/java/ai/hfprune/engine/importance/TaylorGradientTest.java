@@ -13,6 +13,7 @@ import ai.hfprune.engine.nn.LlamaModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.Map;
@@ -52,10 +53,13 @@ class TaylorGradientTest {
         model.close();
     }
 
+    /** In both memory modes: the recompute path's layer-by-layer backward and chunked head against the same truth. */
     @ParameterizedTest
-    @EnumSource(names = {"ENTROPY", "CE"})
-    void probeGradientsMatchFiniteDifferences(Criterion criterion) {
-        Partial analytic = new ImportanceScorer(model).score(windows, Set.of(criterion)).get(criterion);
+    @CsvSource({"ENTROPY, RECOMPUTE", "ENTROPY, STORE", "CE, RECOMPUTE", "CE, STORE"})
+    void probeGradientsMatchFiniteDifferences(Criterion criterion, ScoringMemory memory) {
+        // chunks of 2 positions (T = 5): the head is computed in three chunks, the last one without a ce term
+        long twoPositions = 2L * windows.length * model.config().vocabSize();
+        Partial analytic = new ImportanceScorer(model, memory, twoPositions).score(windows, Set.of(criterion)).get(criterion);
         Recorded recorded = record();
         int layers = model.layers().size();
         for (int l = 0; l < layers; l++) {

@@ -1,0 +1,33 @@
+package ai.hfprune.engine.importance;
+
+import ai.hfprune.engine.HfpruneException;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/** How the scoring pass gets the activations its backward pass needs. Both give the same scores. */
+public enum ScoringMemory {
+    /**
+     * Keeps only each decoder layer's input from a forward pass without gradients, then recomputes one layer at a time
+     * during the backward pass, and computes the LM head and the loss over chunks of positions: memory grows with
+     * neither depth nor vocabulary, for about one more forward pass of the layers.
+     */
+    RECOMPUTE,
+    /** Autograd keeps every layer's activations and the whole (T × vocab) logits: faster, memory grows with both. */
+    STORE;
+
+    public String id() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    public static ScoringMemory parse(String s) {
+        for (ScoringMemory m : values()) {
+            if (m.id().equalsIgnoreCase(s.trim())) {
+                return m;
+            }
+        }
+        throw new HfpruneException("unknown scoring memory mode '" + s + "' (choose one of "
+                + Arrays.stream(values()).map(ScoringMemory::id).collect(Collectors.joining(", ")) + ")");
+    }
+}

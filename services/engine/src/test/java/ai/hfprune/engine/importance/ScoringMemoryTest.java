@@ -1,0 +1,161 @@
+package ai.hfprune.engine.importance;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import ai.hfprune.engine.compensate.GramAccumulator;
+import ai.hfprune.engine.compensate.GramStats;
+import ai.hfprune.engine.model.ModelConfig;
+import ai.hfprune.engine.model.RopeScaling;
+import ai.hfprune.engine.model.SlidingWindow;
+import ai.hfprune.engine.model.RandomModels;
+import ai.hfprune.engine.model.RopeStyle;
+import ai.hfprune.engine.nn.ActivationTap;
+import ai.hfprune.engine.nn.GradientLock;
+import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.nn.TokenArrays;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link ScoringMemory#RECOMPUTE} against {@link ScoringMemory#STORE} (autograd through the whole pass, the logits
+ * whole) on a tiny random model in float64: the same scores and Gram statistics, relative error ≤ 1e-6; and the
+ * chunked LM head against the head of all positions at once.
+ */
+class ScoringMemoryTest {
+
+    private static final double TOLERANCE = 1e-6;
+    private static LlamaModel model;
+    private static int[][] windows;
+
+    @BeforeAll
+    static void setUp() {
+        // GQA, biases and q/k norms (Qwen3-like): every branch of the layer is recomputed; a sliding window of 4 in
+        // layers 1 and 2 (as Qwen2's max_window_layers), which windows of 9 tokens feel
+        ModelConfig c = new ModelConfig("Qwen3ForCausalLM", 53, 24, 20, 3, 6, 2, 4, 1e-6, 10000.0, 64,
+                false, true, true, RopeStyle.HALF, 1, 2, RopeScaling.NONE, SlidingWindow.fromLayer(4, 1, 3));
+        model = LlamaModel.load(c, RandomModels.weights(c, 11), Device.cpu(), DataType.FLOAT64);
+        SplittableRandom r = new SplittableRandom(5);
+        windows = new int[3][9];
+        for (int[] w : windows) {
+            for (int t = 0; t < w.length; t++) {
+                w[t] = r.nextInt(c.vocabSize());
+            }
+        }
+    }
+
+    @AfterAll
+    static void tearDown() {
+        model.close();
+    }
+
+    /** Chunks of 1, 4 and all 9 positions: the last chunk of 4 and of 1 has no ce term. */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 4, 9})
+    void recomputeGivesTheScoresAndStatisticsOfStore(int positionsPerChunk) {
+        Set<Criterion> criteria = Set.of(Criterion.ENTROPY, Criterion.CE, Criterion.ACTIVATION);
+        long chunk = (long) positionsPerChunk * windows.length * model.config().vocabSize();
+        Map<Criterion, Partial> stored;
+        Map<Criterion, Partial> recomputed;
+        GramStats storedStats;
+        GramStats recomputedStats;
+        try (GramAccumulator s = new GramAccumulator(model.manager(), model.layers().size());
+             GramAccumulator r = new GramAccumulator(model.manager(), model.layers().size())) {
+            stored = new ImportanceScorer(model, ScoringMemory.STORE).score(windows, criteria, s);
+            recomputed = new ImportanceScorer(model, ScoringMemory.RECOMPUTE, chunk).score(windows, criteria, r);
+            storedStats = s.drain();
+            recomputedStats = r.drain();
+        }
+        for (Criterion c : criteria) {
+            Partial a = stored.get(c);
+            Partial b = recomputed.get(c);
+            assertEquals(a.windows(), b.windows());
+            assertEquals(a.tokens(), b.tokens());
+            for (int l = 0; l < a.mlp().length; l++) {
+                assertRelativelyClose(a.mlp()[l], b.mlp()[l], c + " mlp layer " + l);
+                assertRelativelyClose(a.heads()[l], b.heads()[l], c + " heads layer " + l);
+            }
+        }
+        assertEquals(storedStats.tokens(), recomputedStats.tokens());
+        assertEquals(storedStats.windows(), recomputedStats.windows());
+        for (int l = 0; l < storedStats.numLayers(); l++) {
+            assertRelativelyClose(storedStats.mlp()[l], recomputedStats.mlp()[l], "Gram of A, layer " + l);
+            assertRelativelyClose(storedStats.attn()[l], recomputedStats.attn()[l], "Gram of O, layer " + l);
+        }
+    }
+
+    /** Each criterion alone equals its value among several (they share the forward pass and each recomputation). */
+    @Test
+    void criteriaAloneEqualCriteriaTogether() {
+        ImportanceScorer scorer = new ImportanceScorer(model, ScoringMemory.RECOMPUTE);
+        Map<Criterion, Partial> together = scorer.score(windows, Set.of(Criterion.ENTROPY, Criterion.CE, Criterion.ACTIVATION));
+        for (Criterion c : together.keySet()) {
+            Partial alone = scorer.score(windows, Set.of(c)).get(c);
+            for (int l = 0; l < alone.mlp().length; l++) {
+                assertRelativelyClose(alone.mlp()[l], together.get(c).mlp()[l], c + " mlp layer " + l);
+                assertRelativelyClose(alone.heads()[l], together.get(c).heads()[l], c + " heads layer " + l);
+            }
+        }
+    }
+
+    /** The chunked head's loss and ∂L/∂h_L against Losses.of on the whole logits, differentiated by autograd. */
+    @Test
+    void chunkedHeadEqualsTheHeadOfAllPositions() {
+        List<Criterion> criteria = List.of(Criterion.ENTROPY, Criterion.CE);
+        int layers = model.layers().size();
+        synchronized (GradientLock.LOCK) {
+            try (NDManager batch = model.manager().newSubManager();
+                 GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                NDArray ids = TokenArrays.ids(batch, windows);
+                NDArray hidden = model.embed(ids);
+                for (int l = 0; l < layers; l++) {
+                    hidden = model.layer(l, hidden, ActivationTap.NONE);
+                }
+                hidden = hidden.stopGradient();
+                long threePositions = 3L * windows.length * model.config().vocabSize();
+                ChunkedHead.Result chunked = ChunkedHead.backward(model, hidden, ids, criteria, threePositions);
+
+                NDArray whole = hidden.duplicate();
+                whole.setRequiresGradient(true);
+                NDArray logits = model.head(whole);
+                for (int i = 0; i < criteria.size(); i++) {
+                    NDArray loss = Losses.of(criteria.get(i), logits, ids);
+                    JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), true, false);
+                    assertEquals(loss.getDouble(), chunked.losses()[i], 1e-12 * Math.abs(loss.getDouble()), criteria.get(i) + " loss");
+                    assertRelativelyClose(whole.getGradient().toDoubleArray(), chunked.gradients()[i].toDoubleArray(),
+                            criteria.get(i) + " gradient of the last hidden state");
+                    JniUtils.zeroGrad((PtNDArray) whole);
+                }
+            }
+        }
+    }
+
+    /** Every element within TOLERANCE of the vectors' largest magnitude (entries near zero have no relative error). */
+    private static void assertRelativelyClose(double[] expected, double[] actual, String what) {
+        assertEquals(expected.length, actual.length, what);
+        double scale = 0;
+        for (double e : expected) {
+            scale = Math.max(scale, Math.abs(e));
+        }
+        assertTrue(scale > 0, what + " is all zeros");
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], TOLERANCE * scale, what + " index " + i);
+        }
+    }
+}
