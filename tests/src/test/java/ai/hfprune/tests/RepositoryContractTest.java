@@ -61,6 +61,7 @@ class RepositoryContractTest {
         Set<String> known = PipelineConfig.SETTINGS.keySet().stream().map(PipelineConfig::envName)
                 .collect(Collectors.toCollection(java.util.HashSet::new));
         known.addAll(Set.of("HFPRUNE_MKL_OVERRIDE", "HFPRUNE_JAVA_OPTS")); // read by infra/mkl-override.sh and ./hfprune
+        known.add("HFPRUNE_DIGEST_CACHE"); // read by the engine's DigestCache (not a pipeline setting)
         for (String name : union(compose.keySet(), image.keySet())) {
             assertTrue(known.contains(name), name + " names no setting (known: " + known + ")");
         }
