@@ -174,10 +174,10 @@ public class PipelineBenchCommand implements Callable<Integer> {
             out.printf("%s on %s: %d timed batches after %d warm-up batches, %d windows of %d tokens each (%d tokens timed), "
                             + "%s criterion, %d partitions, embedded broker, %d CPU cores%n", checkpoint.name(), dataList, batches,
                     warmupBatches, batchWindows, seqLen, tokens, CRITERION.id(), partitions, Runtime.getRuntime().availableProcessors());
-            out.printf("%-26s %9s %9s %10s %7s %9s  %s%n", "configuration", "tokens", "seconds", "tokens/s", "ratio", "s/batch",
+            out.printf("%-30s %9s %9s %10s %7s %9s  %s%n", "configuration", "tokens", "seconds", "tokens/s", "ratio", "s/batch",
                     "not timed");
             for (Row r : rows) {
-                out.printf("%-26s %9d %9.2f %10.0f %7.2f %9.3f  %s%n", r.configuration(), r.tokens(), r.seconds(), r.tokensPerSecond(),
+                out.printf("%-30s %9d %9.2f %10.0f %7.2f %9.3f  %s%n", r.configuration(), r.tokens(), r.seconds(), r.tokensPerSecond(),
                         r.tokensPerSecond() / alone, r.secondsPerBatch(), r.note());
             }
             out.println("scorer alone: ImportanceScorer.score (forward + activation-gradient backward) on the same batches "

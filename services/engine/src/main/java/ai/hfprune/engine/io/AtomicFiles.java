@@ -8,8 +8,14 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.charset.StandardCharsets;
 
-/** Writes a file through a temporary sibling and a rename, so a failure never leaves a half-written file. */
+/**
+ * Writes a file through a hidden temporary sibling and a rename, so a failure never leaves a half-written file. The
+ * temporary file is created with the default permissions (not Files.createTempFile's owner-only ones), so the result
+ * is as readable as any file the process writes.
+ */
 public final class AtomicFiles {
 
     @FunctionalInterface
@@ -33,14 +39,19 @@ public final class AtomicFiles {
         }
     }
 
+    /** {@link #write} of a text in UTF-8. */
+    public static void writeString(Path target, String text) {
+        write(target, out -> out.write(text.getBytes(StandardCharsets.UTF_8)));
+    }
+
     public static void write(Path target, Writer writer) {
         Path absolute = target.toAbsolutePath();
         Path dir = absolute.getParent();
         Path tmp = null;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + absolute.getFileName(), ".tmp");
-            try (OutputStream out = Files.newOutputStream(tmp)) {
+            tmp = dir.resolve("." + absolute.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+            try (OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 writer.write(out);
             }
             try {

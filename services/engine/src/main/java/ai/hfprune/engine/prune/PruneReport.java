@@ -1,6 +1,7 @@
 package ai.hfprune.engine.prune;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.io.AtomicFiles;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Scores;
@@ -15,8 +16,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Map;
 
 /**
@@ -163,25 +162,12 @@ public final class PruneReport {
         metrics.forEach((name, value) -> target.set(name, JSON.valueToTree(value)));
     }
 
-    /**
-     * Writes {@code modelDir/prune-report.json} through a temporary file and a rename (not AtomicFiles, whose
-     * temporary file, and so the report, would be readable by its owner only).
-     */
+    /** Writes {@code modelDir/prune-report.json} atomically ({@link AtomicFiles}). */
     public void write(Path modelDir) {
-        Path file = modelDir.resolve(FILE);
-        Path tmp = modelDir.resolve("." + FILE + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
         try {
-            Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n",
-                    StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            throw new HfpruneException("cannot write " + file + ": " + e.getMessage(), e);
-        } finally {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException ignored) {
-                // best effort: the temporary file is hidden and named after the report
-            }
+            AtomicFiles.writeString(modelDir.resolve(FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException("a report that Jackson cannot write: " + e.getMessage(), e);
         }
     }
 

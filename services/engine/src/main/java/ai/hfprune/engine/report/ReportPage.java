@@ -1,5 +1,7 @@
 package ai.hfprune.engine.report;
 
+import ai.hfprune.engine.io.AtomicFiles;
+
 import ai.hfprune.engine.HfpruneException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -8,10 +10,7 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Map;
 import java.util.Properties;
 import java.util.regex.Matcher;
@@ -52,26 +51,9 @@ public final class ReportPage {
         return m.appendTail(page).toString();
     }
 
-    /**
-     * Writes the page through a hidden temporary sibling and a rename (created with the default permissions, so the
-     * page is as readable as the model beside it, unlike a temporary file made private by Files.createTempFile).
-     */
+    /** Writes the page atomically ({@link AtomicFiles}: readable as the model beside it, never half-written). */
     public static void write(Path file, String html) {
-        Path dir = file.toAbsolutePath().getParent();
-        Path tmp = dir.resolve("." + file.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        try {
-            Files.createDirectories(dir);
-            Files.writeString(tmp, html, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            throw new HfpruneException("cannot write " + file + ": " + e.getMessage(), e);
-        } finally {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException ignored) {
-                // best effort: the temporary file is hidden and named after the page
-            }
-        }
+        AtomicFiles.writeString(file, html);
     }
 
     /** {@code x} rounded to 4 significant digits: enough for a chart, and it keeps large models' pages small. */
