@@ -216,6 +216,18 @@ class BadInputTest {
         assertTrue(Files.readString(earlier).contains("\"format\""), "replaced by the scores");
     }
 
+    @Test
+    void evaluatesOntoAnExistingFileOnlyWithForce() throws IOException {
+        Path earlier = Files.writeString(tmp.resolve("earlier-eval.json"), "an earlier evaluation");
+        String[] eval = {"eval", "--model", Assets.stories260K().toString(), "--max-windows", "2", "--out", earlier.toString()};
+        assertRefused("exists (use --force to replace it)", eval);
+        assertEquals("an earlier evaluation", Files.readString(earlier), "the earlier file is left alone");
+
+        Cli forced = Cli.run(concat(eval, "--force"));
+        assertEquals(0, forced.exitCode(), forced.err());
+        assertTrue(Files.readString(earlier).contains("perplexity"), "replaced by the evaluation");
+    }
+
     private static String[] concat(String[] args, String... more) {
         String[] all = Arrays.copyOf(args, args.length + more.length);
         System.arraycopy(more, 0, all, args.length, more.length);

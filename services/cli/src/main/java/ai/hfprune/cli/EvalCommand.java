@@ -1,5 +1,7 @@
 package ai.hfprune.cli;
 
+import ai.hfprune.engine.io.AtomicFiles;
+
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.data.CalibrationData;
 import ai.hfprune.engine.eval.EvalFile;
@@ -70,12 +72,16 @@ public class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "eval.json", description = "Where to write the results.")
     Path out;
 
+    @Option(names = "--force", description = "Replace --out if it exists.")
+    boolean force;
+
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
         checkOptions();
+        AtomicFiles.requireWritable(out, force); // an earlier evaluation is not replaced by mistake, as score and prune
         // read every task first: a malformed task file fails before minutes of perplexity
         List<ZeroShotTask> zeroShot = readTasks();
         Path dataFile = data != null ? data : Assets.resolve(Assets.DEFAULT_EVALUATION);
