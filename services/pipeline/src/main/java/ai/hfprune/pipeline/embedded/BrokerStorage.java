@@ -61,7 +61,7 @@ record BrokerStorage(Path baseDir, String clusterId, int nodeId, int controllerP
                 return new BrokerStorage(dir, required(p, "cluster.id", identity), Integer.parseInt(required(p, "node.id", identity)),
                         Integer.parseInt(required(p, "controller.port", identity)), true);
             }
-            if (Files.exists(dir) && (!Files.isDirectory(dir) || Files.list(dir).findAny().isPresent())) {
+            if (Files.exists(dir) && (!Files.isDirectory(dir) || !isEmpty(dir))) {
                 throw new IllegalStateException(dir + " is not an hfprune broker's data directory (no " + IDENTITY_FILE
                         + ") and not empty; give an empty or new directory");
             }
@@ -81,6 +81,12 @@ record BrokerStorage(Path baseDir, String clusterId, int nodeId, int controllerP
             throw new UncheckedIOException("Cannot open the broker's data directory " + dir + ": " + e.getMessage(), e);
         } catch (NumberFormatException e) {
             throw new IllegalStateException(identity + " is damaged: " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
+            return entries.findAny().isEmpty();
         }
     }
 
