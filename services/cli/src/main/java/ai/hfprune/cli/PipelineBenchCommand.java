@@ -196,9 +196,11 @@ public class PipelineBenchCommand implements Callable<Integer> {
                         .tokensPerSecond();
                 out.printf("2 scorer processes over 1: %.2fx (target >= 1.8 with one PyTorch thread each)%n", two / one);
             }
-            out.println("scorer processes: separate JVMs (hfprune scorer, this JVM's class path and environment, PyTorch threads "
-                    + "as ai.djl.pytorch.num_threads here, default 1); the aggregator, sampler and broker stay in this JVM; "
-                    + "their CPU is not in the profile lines.");
+            if (!scorerProcessCounts.isEmpty()) {
+                out.println("scorer processes: separate JVMs (hfprune scorer, this JVM's class path and environment, PyTorch "
+                        + "threads as ai.djl.pytorch.num_threads here, default 1); the aggregator, sampler and broker stay in "
+                        + "this JVM; the scorers' CPU is not in the profile lines.");
+            }
             out.println("2 scorers in one JVM share the " + Runtime.getRuntime().availableProcessors() + " CPU cores and the "
                     + "JVM-wide gradient lock (one GradientCollector at a time): they are not expected to be faster than one; "
                     + "scorers scale across processes or machines.");
