@@ -142,6 +142,16 @@ class RecoveryMechanicsTest {
         assertEquals(1e-3, constant.getNewValue(100), 1e-9);
     }
 
+    @Test
+    void patienceIsAHundredStepsOrAFifthOfTheBudget() {
+        assertEquals(4, RecoveryOptions.defaults(20).patience(), "100 steps at least");
+        assertEquals(4, RecoveryOptions.defaults(500).patience(), "stories260K's 500 steps: 100 steps, as measured");
+        assertEquals(12, RecoveryOptions.defaults(1500).patience(), "300 steps");
+        assertEquals(24, RecoveryOptions.defaults(3000).patience(), "600 steps");
+        assertEquals(13, RecoveryOptions.defaults(1510).patience(), "302 steps round up to 13 evaluations");
+        assertEquals(24, RecoveryOptions.lora(3000, 4).patience(), "LoRA alike");
+    }
+
     private static double[] gradient(NDArray p) {
         try (NDArray g = p.getGradient()) {
             return g.toDoubleArray();
