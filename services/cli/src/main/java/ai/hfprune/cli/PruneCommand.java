@@ -171,7 +171,7 @@ public class PruneCommand implements Callable<Integer> {
             try (ProgressBar bar = Progress.bar("save", formats * pruned.parameters(), "param")) {
                 ModelExport.save(checkpoint, pruned, report, out, export, bar::stepBy);
             }
-            printSummary(checkpoint, scores, pruned, compensation, recovered, export);
+            printSummary(checkpoint, scores, pruned, compensation, stats != null && stats.hasSensitivity(), recovered, export);
         }
         return 0;
     }
@@ -203,7 +203,7 @@ public class PruneCommand implements Callable<Integer> {
         }
     }
 
-    private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned, Compensation compensation,
+    private void printSummary(Checkpoint checkpoint, Scores scores, PrunedModel pruned, Compensation compensation, boolean weighed,
                               RecoveryOption.Done recovered, ModelExport.Options export) {
         PrintWriter w = spec.commandLine().getOut();
         long before = ParameterCount.of(checkpoint.weights());
@@ -222,8 +222,9 @@ public class PruneCommand implements Callable<Integer> {
         if (compensation == Compensation.LSTSQ) {
             w.printf("compensated: down_proj and o_proj of pruned layers refit by least squares (damping %s)%n", damping);
         } else if (compensation == Compensation.OBS) {
-            w.printf("compensated: the cut chosen by the refit's error (greedy OBS), then down_proj and o_proj refit by"
-                    + " least squares (damping %s)%n", damping);
+            w.printf("compensated: the cut chosen by the refit's error (greedy OBS%s), then down_proj and o_proj refit by"
+                    + " least squares (damping %s)%n", weighed ? ", each output's error weighed by its sensitivity"
+                    : ", output errors unweighted: the statistics carry no sensitivities", damping);
         }
         if (recovered != null) {
             RecoveryResult r = recovered.result();

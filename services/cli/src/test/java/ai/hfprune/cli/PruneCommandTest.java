@@ -110,6 +110,24 @@ class PruneCommandTest {
         }
         assertTrue(json.writeValueAsString(reports[0].get("layers")).contains("\"kept\""), reports[0].get("layers").toString());
         assertTrue(!reports[0].get("layers").equals(reports[1].get("layers")), "obs chooses other members than magnitude's");
+        assertTrue(!reports[1].at("/compensation/output_errors_weighed").asBoolean(true), "magnitude computes no gradient");
+    }
+
+    /** Statistics scored with a gradient criterion carry output sensitivities, and obs weighs the errors by them. */
+    @Test
+    void obsWeighsOutputErrorsWhenTheStatisticsCarrySensitivities() throws Exception {
+        Path entropyScores = tmp.resolve("entropy-obs.json");
+        Path entropyStats = tmp.resolve("entropy-obs.safetensors");
+        assertEquals(0, run("score", "--model", model.toString(), "--data", data.toString(), "--criterion", "entropy",
+                "--seq-len", "32", "--max-windows", "2", "--out", entropyScores.toString(), "--stats", entropyStats.toString())
+                .exitCode());
+        Path out = tmp.resolve("obs-weighed");
+        Result r = run("prune", "--model", model.toString(), "--scores", entropyScores.toString(), "--stats",
+                entropyStats.toString(), "--compensate", "obs", "--mlp-ratio", "0.25", "--out", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("each output's error weighed by its sensitivity"), r.out());
+        JsonNode report = new ObjectMapper().readTree(out.resolve("prune-report.json").toFile());
+        assertTrue(report.at("/compensation/output_errors_weighed").asBoolean(false), report.toString());
     }
 
     /**

@@ -17,6 +17,9 @@ public final class GramAccumulator implements AutoCloseable {
     private final NDManager manager;
     private final NDArray[] mlp;
     private final NDArray[] attn;
+    /** null until a batch with gradients adds them; then every batch must (see {@link #drain}) */
+    private NDArray[] mlpSensitivity;
+    private NDArray[] attnSensitivity;
     private long tokens;
     private long windows;
 
@@ -36,6 +39,32 @@ public final class GramAccumulator implements AutoCloseable {
     public void addAttention(int layer, NDArray o) {
         NDArray perToken = o.transpose(0, 2, 1, 3); // (batch, seq, heads, head_dim): o_proj's input order
         attn[layer] = add(attn[layer], perToken.reshape(perToken.getShape().get(0), perToken.getShape().get(1), -1));
+    }
+
+    /**
+     * Adds Σ over the batch's tokens of (∂L/∂y)² per hidden dimension, for what the attention block and the MLP block of
+     * {@code layer} add to the residual stream.
+     *
+     * @param attnGradient ∂L/∂ of o_proj's output, shape (batch, seq, hidden)
+     * @param mlpGradient  ∂L/∂ of down_proj's output, shape (batch, seq, hidden)
+     */
+    public void addSensitivity(int layer, NDArray attnGradient, NDArray mlpGradient) {
+        if (attnSensitivity == null) {
+            attnSensitivity = new NDArray[attn.length];
+            mlpSensitivity = new NDArray[mlp.length];
+        }
+        attnSensitivity[layer] = addSquares(attnSensitivity[layer], attnGradient);
+        mlpSensitivity[layer] = addSquares(mlpSensitivity[layer], mlpGradient);
+    }
+
+    private NDArray addSquares(NDArray total, NDArray gradient) {
+        NDArray squares = gradient.toType(DataType.FLOAT64, false).square().sum(new int[] {0, 1});
+        if (total == null) {
+            squares.attach(manager);
+            return squares;
+        }
+        total.addi(squares);
+        return total;
     }
 
     /** Counts a batch once its layers were added. */
@@ -71,9 +100,26 @@ public final class GramAccumulator implements AutoCloseable {
             mlp[l] = null;
             attn[l] = null;
         }
-        GramStats out = new GramStats(tokens, windows, m, a);
+        GramStats out = new GramStats(tokens, windows, m, a, drainSensitivity(mlpSensitivity), drainSensitivity(attnSensitivity));
         tokens = 0;
         windows = 0;
+        mlpSensitivity = null;
+        attnSensitivity = null;
+        return out;
+    }
+
+    private static double[][] drainSensitivity(NDArray[] sums) {
+        if (sums == null) {
+            return null;
+        }
+        double[][] out = new double[sums.length][];
+        for (int l = 0; l < sums.length; l++) {
+            if (sums[l] == null) {
+                throw new IllegalStateException("no output sensitivity was added for layer " + l);
+            }
+            out[l] = sums[l].toDoubleArray();
+            sums[l].close();
+        }
         return out;
     }
 

@@ -19,7 +19,8 @@ import java.nio.file.Path;
 
 /**
  * {@link GramStats} on disk, in the safetensors format with float64 tensors ({@code layers.L.mlp_gram} and
- * {@code layers.L.attn_gram}, each n × n), so that {@code safetensors.numpy.load_file} reads it too. The
+ * {@code layers.L.attn_gram}, each n × n, and when scored with gradients {@code layers.L.attn_out_sensitivity} and
+ * {@code layers.L.mlp_out_sensitivity}, each of the hidden size), so that {@code safetensors.numpy.load_file} reads it too. The
  * {@code __metadata__} holds the format, the model's name and sha256, the calibration tokens, windows and T.
  * Written by {@code hfprune score --stats}, read by {@code hfprune prune --stats}.
  */
@@ -42,6 +43,10 @@ public final class GramFile {
         for (int l = 0; l < stats.numLayers(); l++) {
             offset = entry(header, name(l, "mlp"), stats.mlpDim(l), offset);
             offset = entry(header, name(l, "attn"), stats.attnDim(l), offset);
+            if (stats.hasSensitivity()) {
+                offset = vectorEntry(header, sensitivityName(l, "attn"), stats.attnOutputSensitivity()[l].length, offset);
+                offset = vectorEntry(header, sensitivityName(l, "mlp"), stats.mlpOutputSensitivity()[l].length, offset);
+            }
         }
         byte[] json = padded(header.toString().getBytes(StandardCharsets.UTF_8));
         AtomicFiles.write(file, raw -> {
@@ -52,6 +57,10 @@ public final class GramFile {
             for (int l = 0; l < stats.numLayers(); l++) {
                 writeDoubles(out, row, stats.mlp()[l]);
                 writeDoubles(out, row, stats.attn()[l]);
+                if (stats.hasSensitivity()) {
+                    writeDoubles(out, row, stats.attnOutputSensitivity()[l]);
+                    writeDoubles(out, row, stats.mlpOutputSensitivity()[l]);
+                }
             }
             out.flush();
         });
@@ -73,15 +82,25 @@ public final class GramFile {
             if (meta == null || !FORMAT.equals(meta.path("format").asText())) {
                 throw new HfpruneException(file + " is not a statistics file written by hfprune score --stats (format " + FORMAT + ")");
             }
-            int layers = (header.size() - 1) / 2;
+            boolean sensitivity = header.has(sensitivityName(0, "mlp"));
+            int layers = (header.size() - 1) / (sensitivity ? 4 : 2);
             long[] mlpSides = new long[layers];
             long[] attnSides = new long[layers];
+            long[] hidden = new long[layers];
             long expected = 0;
             for (int l = 0; l < layers; l++) { // the whole layout is checked before any data is read
                 mlpSides[l] = side(file, header, name(l, "mlp"), expected);
                 expected += 8 * mlpSides[l] * mlpSides[l];
                 attnSides[l] = side(file, header, name(l, "attn"), expected);
                 expected += 8 * attnSides[l] * attnSides[l];
+                if (sensitivity) {
+                    hidden[l] = length(file, header, sensitivityName(l, "attn"), expected);
+                    expected += 8 * hidden[l];
+                    if (length(file, header, sensitivityName(l, "mlp"), expected) != hidden[l]) {
+                        throw new HfpruneException(file + ": the output sensitivities of layer " + l + " differ in length");
+                    }
+                    expected += 8 * hidden[l];
+                }
             }
             if (8 + headerLength + expected != size) {
                 throw new HfpruneException(file + " has " + size + " bytes, but its header describes " + (8 + headerLength + expected)
@@ -89,12 +108,18 @@ public final class GramFile {
             }
             double[][] mlp = new double[layers][];
             double[][] attn = new double[layers][];
+            double[][] mlpOut = sensitivity ? new double[layers][] : null;
+            double[][] attnOut = sensitivity ? new double[layers][] : null;
             for (int l = 0; l < layers; l++) {
-                mlp[l] = readDoubles(in, mlpSides[l]);
-                attn[l] = readDoubles(in, attnSides[l]);
+                mlp[l] = readDoubles(in, mlpSides[l] * mlpSides[l]);
+                attn[l] = readDoubles(in, attnSides[l] * attnSides[l]);
+                if (sensitivity) {
+                    attnOut[l] = readDoubles(in, hidden[l]);
+                    mlpOut[l] = readDoubles(in, hidden[l]);
+                }
             }
             GramStats stats = new GramStats(Long.parseLong(meta.path("tokens").asText()),
-                    Long.parseLong(meta.path("windows").asText()), mlp, attn);
+                    Long.parseLong(meta.path("windows").asText()), mlp, attn, mlpOut, attnOut);
             return new Contents(meta.path("model").asText(), meta.path("sha256").asText(),
                     Integer.parseInt(meta.path("seq_len").asText()), stats);
         } catch (IOException | NumberFormatException e) {
@@ -106,6 +131,34 @@ public final class GramFile {
 
     private static String name(int layer, String structure) {
         return "layers." + layer + "." + structure + "_gram";
+    }
+
+    private static String sensitivityName(int layer, String structure) {
+        return "layers." + layer + "." + structure + "_out_sensitivity";
+    }
+
+    private static long vectorEntry(ObjectNode header, String name, int length, long offset) {
+        long end = offset + 8L * length;
+        ObjectNode t = header.putObject(name);
+        t.put("dtype", "F64");
+        t.putArray("shape").add(length);
+        t.putArray("data_offsets").add(offset).add(end);
+        return end;
+    }
+
+    /** The length of the F64 vector {@code name}, which must start at {@code expectedOffset}. */
+    private static long length(Path file, JsonNode header, String name, long expectedOffset) {
+        JsonNode t = header.get(name);
+        if (t == null || !"F64".equals(t.path("dtype").asText()) || t.path("shape").size() != 1) {
+            throw new HfpruneException(file + " lacks the float64 vector " + name);
+        }
+        long length = t.path("shape").get(0).asLong();
+        long start = t.path("data_offsets").path(0).asLong(-1);
+        long end = t.path("data_offsets").path(1).asLong(-1);
+        if (length < 1 || length > Integer.MAX_VALUE || start != expectedOffset || end != start + 8 * length) {
+            throw new HfpruneException(file + ": tensor " + name + " has an unexpected shape or place");
+        }
+        return length;
     }
 
     private static long entry(ObjectNode header, String name, int side, long offset) {
@@ -133,8 +186,8 @@ public final class GramFile {
         return side;
     }
 
-    private static double[] readDoubles(DataInputStream in, long side) throws IOException {
-        double[] out = new double[(int) (side * side)];
+    private static double[] readDoubles(DataInputStream in, long count) throws IOException {
+        double[] out = new double[(int) count];
         ByteBuffer chunk = ByteBuffer.allocate(8 * 4096).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < out.length; ) {
             int n = Math.min(4096, out.length - i);

@@ -12,8 +12,13 @@ import java.util.Arrays;
  * @param windows calibration windows summed
  * @param mlp     [layer]: G of down_proj's input, {@code mlpDim(l)²} values
  * @param attn    [layer]: G of o_proj's input, {@code attnDim(l)²} values
+ * @param mlpOutputSensitivity  [layer][hidden]: Σ over the same tokens of (∂L/∂y)² of what the MLP block adds to the
+ *                              residual stream (down_proj's output), L the scored criterion's loss; null when no
+ *                              gradient was computed (only activation, magnitude or random were scored)
+ * @param attnOutputSensitivity [layer][hidden]: the same for o_proj's output; null with the other
  */
-public record GramStats(long tokens, long windows, double[][] mlp, double[][] attn) {
+public record GramStats(long tokens, long windows, double[][] mlp, double[][] attn, double[][] mlpOutputSensitivity,
+                        double[][] attnOutputSensitivity) {
 
     public GramStats {
         if (mlp.length != attn.length) {
@@ -23,6 +28,28 @@ public record GramStats(long tokens, long windows, double[][] mlp, double[][] at
             side(mlp[l], "layer " + l + " mlp");
             side(attn[l], "layer " + l + " attention");
         }
+        if ((mlpOutputSensitivity == null) != (attnOutputSensitivity == null)) {
+            throw new IllegalArgumentException("the output sensitivities come for both structures or for neither");
+        }
+        if (mlpOutputSensitivity != null && (mlpOutputSensitivity.length != mlp.length
+                || attnOutputSensitivity.length != mlp.length)) {
+            throw new IllegalArgumentException("the output sensitivities have " + mlpOutputSensitivity.length + " and "
+                    + attnOutputSensitivity.length + " layers, the Gram matrices " + mlp.length);
+        }
+    }
+
+    /** Gram matrices without output sensitivities. */
+    public GramStats(long tokens, long windows, double[][] mlp, double[][] attn) {
+        this(tokens, windows, mlp, attn, null, null);
+    }
+
+    public boolean hasSensitivity() {
+        return mlpOutputSensitivity != null;
+    }
+
+    /** These statistics without the output sensitivities (what the pipeline carries). */
+    public GramStats withoutSensitivity() {
+        return new GramStats(tokens, windows, mlp, attn);
     }
 
     public static GramStats zero(int[] mlpDims, int[] attnDims) {
@@ -60,12 +87,21 @@ public record GramStats(long tokens, long windows, double[][] mlp, double[][] at
             m[l] = add(mlp[l], other.mlp[l]);
             a[l] = add(attn[l], other.attn[l]);
         }
-        return new GramStats(tokens + other.tokens, windows + other.windows, m, a);
+        if (!hasSensitivity() || !other.hasSensitivity()) { // a sum over only some of the tokens would weigh them wrongly
+            return new GramStats(tokens + other.tokens, windows + other.windows, m, a);
+        }
+        double[][] mo = new double[m.length][];
+        double[][] ao = new double[m.length][];
+        for (int l = 0; l < m.length; l++) {
+            mo[l] = add(mlpOutputSensitivity[l], other.mlpOutputSensitivity[l]);
+            ao[l] = add(attnOutputSensitivity[l], other.attnOutputSensitivity[l]);
+        }
+        return new GramStats(tokens + other.tokens, windows + other.windows, m, a, mo, ao);
     }
 
     private static double[] add(double[] x, double[] y) {
         if (x.length != y.length) {
-            throw new IllegalArgumentException("Gram matrices differ in size: " + x.length + " vs " + y.length + " values");
+            throw new IllegalArgumentException("statistics differ in size: " + x.length + " vs " + y.length + " values");
         }
         double[] out = Arrays.copyOf(x, x.length);
         for (int i = 0; i < y.length; i++) {

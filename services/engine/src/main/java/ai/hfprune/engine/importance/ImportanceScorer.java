@@ -130,6 +130,9 @@ public final class ImportanceScorer {
                         boolean retainGraph = i < gradientCriteria.size() - 1;
                         JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), retainGraph, false);
                         out.put(c, probes.taylor(c, windows.length, tokens));
+                        if (i == 0 && stats != null) { // the first gradient criterion weighs the refit's errors
+                            probes.addSensitivity(stats);
+                        }
                         probes.zeroGradients();
                     }
                 }
@@ -147,6 +150,9 @@ public final class ImportanceScorer {
         private final NDArray[] o;
         private final NDArray[] aProbe;
         private final NDArray[] oProbe;
+        /** with statistics and gradients: zero probes on what each block adds to the residual stream */
+        private final NDArray[] attnBlockProbe;
+        private final NDArray[] mlpBlockProbe;
 
         Probes(NDManager batch, boolean withGradient, GramAccumulator stats) {
             this.batch = batch;
@@ -157,6 +163,32 @@ public final class ImportanceScorer {
             o = new NDArray[layers];
             aProbe = new NDArray[layers];
             oProbe = new NDArray[layers];
+            attnBlockProbe = new NDArray[layers];
+            mlpBlockProbe = new NDArray[layers];
+        }
+
+        @Override
+        public NDArray attentionBlockOutput(int layer, NDArray y) {
+            if (!withGradient || stats == null) {
+                return y;
+            }
+            attnBlockProbe[layer] = newProbe(y);
+            return y.add(attnBlockProbe[layer]);
+        }
+
+        @Override
+        public NDArray mlpBlockOutput(int layer, NDArray y) {
+            if (!withGradient || stats == null) {
+                return y;
+            }
+            mlpBlockProbe[layer] = newProbe(y);
+            return y.add(mlpBlockProbe[layer]);
+        }
+
+        void addSensitivity(GramAccumulator stats) {
+            for (int l = 0; l < a.length; l++) {
+                stats.addSensitivity(l, attnBlockProbe[l].getGradient(), mlpBlockProbe[l].getGradient());
+            }
         }
 
         @Override
@@ -216,6 +248,10 @@ public final class ImportanceScorer {
             for (int l = 0; l < a.length; l++) {
                 JniUtils.zeroGrad((PtNDArray) aProbe[l]);
                 JniUtils.zeroGrad((PtNDArray) oProbe[l]);
+                if (attnBlockProbe[l] != null) {
+                    JniUtils.zeroGrad((PtNDArray) attnBlockProbe[l]);
+                    JniUtils.zeroGrad((PtNDArray) mlpBlockProbe[l]);
+                }
             }
         }
 

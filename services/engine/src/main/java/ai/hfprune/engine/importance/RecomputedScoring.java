@@ -93,7 +93,7 @@ final class RecomputedScoring {
                             NDArray x = inputs[l];
                             x.attach(layer); // not needed after this layer
                             x.setRequiresGradient(true);
-                            LayerProbes probes = new LayerProbes(l, layer);
+                            LayerProbes probes = new LayerProbes(l, layer, stats != null);
                             NDArray y = model.layer(l, x, probes, WITHOUT_DOWN_PROJ); // y = h_mid + 0
                             NDArray downProj = model.layers().get(l).downProj();
                             for (int i = 0; i < n; i++) {
@@ -103,6 +103,10 @@ final class RecomputedScoring {
                                 JniUtils.backward((PtNDArray) seed, (PtNDArray) seed.onesLike(), i < n - 1, false);
                                 mlp[i][l] = probes.mlpTaylor();
                                 heads[i][l] = probes.headTaylor();
+                                if (i == 0 && stats != null) { // as the store path: the first gradient criterion's
+                                    // ∂L/∂ of down_proj's output is g itself (the layer's output is h_mid + it)
+                                    stats.addSensitivity(l, probes.attnBlockGradient(), g[i]);
+                                }
                                 g[i].close();
                                 if (l > 0) { // ∂L/∂h_l, the seed of layer l − 1
                                     g[i] = x.getGradient().duplicate();
@@ -169,10 +173,28 @@ final class RecomputedScoring {
         private NDArray aProbe;
         private NDArray oProbe;
         private NDArray downProjInput;
+        /** with statistics: a zero probe on o_proj's output, whose gradient is ∂L/∂h_mid */
+        private final boolean attnBlock;
+        private NDArray attnBlockProbe;
 
-        LayerProbes(int layer, NDManager manager) {
+        LayerProbes(int layer, NDManager manager, boolean attnBlock) {
             this.layer = layer;
             this.manager = manager;
+            this.attnBlock = attnBlock;
+        }
+
+        @Override
+        public NDArray attentionBlockOutput(int l, NDArray y) {
+            check(l);
+            if (!attnBlock) {
+                return y;
+            }
+            attnBlockProbe = probe(y);
+            return y.add(attnBlockProbe);
+        }
+
+        NDArray attnBlockGradient() {
+            return attnBlockProbe.getGradient();
         }
 
         @Override
@@ -222,6 +244,9 @@ final class RecomputedScoring {
         void zeroGradients() {
             JniUtils.zeroGrad((PtNDArray) aProbe);
             JniUtils.zeroGrad((PtNDArray) oProbe);
+            if (attnBlockProbe != null) {
+                JniUtils.zeroGrad((PtNDArray) attnBlockProbe);
+            }
         }
     }
 }

@@ -21,4 +21,17 @@ public interface ActivationTap {
     default NDArray attentionOutput(int layer, NDArray o) {
         return o;
     }
+
+    /**
+     * What the attention block adds to the residual stream: o_proj's output, shape (batch, seq, hidden). Scoring adds a
+     * zero probe here to learn ∂L/∂ of it, the weight of o_proj's output error (see {@code ObsSelection}).
+     */
+    default NDArray attentionBlockOutput(int layer, NDArray y) {
+        return y;
+    }
+
+    /** What the MLP block adds to the residual stream: down_proj's output, shape (batch, seq, hidden); as above. */
+    default NDArray mlpBlockOutput(int layer, NDArray y) {
+        return y;
+    }
 }

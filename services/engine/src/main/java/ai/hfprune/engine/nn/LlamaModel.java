@@ -239,9 +239,9 @@ public final class LlamaModel implements AutoCloseable {
         NDArray x = rmsNorm(hidden, layer.inputLayernorm());
         NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
                 : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
-        hidden = hidden.add(attn);
+        hidden = hidden.add(tap.attentionBlockOutput(l, attn));
         NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
-        return hidden.add(mlp);
+        return hidden.add(tap.mlpBlockOutput(l, mlp));
     }
 
     /*

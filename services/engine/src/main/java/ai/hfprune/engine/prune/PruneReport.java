@@ -109,6 +109,9 @@ public final class PruneReport {
         if (method.usesStats()) {
             c.put("damping", damping);
             c.put("calibration_tokens", stats.tokens());
+            if (method == Compensation.OBS) {
+                c.put("output_errors_weighed", stats.hasSensitivity());
+            }
         }
     }
 

@@ -30,6 +30,50 @@ class GramFileTest {
         return new GramStats(1234, 17, mlp, attn);
     }
 
+    private static GramStats withSensitivity(long seed) {
+        GramStats g = random(seed);
+        SplittableRandom r = new SplittableRandom(seed + 100);
+        double[][] mlpOut = {r.doubles(5).toArray(), r.doubles(5).toArray()};
+        double[][] attnOut = {r.doubles(5).toArray(), r.doubles(5).toArray()};
+        return new GramStats(g.tokens(), g.windows(), g.mlp(), g.attn(), mlpOut, attnOut);
+    }
+
+    @Test
+    void roundTripsTheOutputSensitivitiesExactly() throws Exception {
+        GramStats stats = withSensitivity(4);
+        Path file = tmp.resolve("stats.safetensors");
+        GramFile.write(file, "m", "abc", 64, stats);
+        GramStats back = GramFile.read(file).stats();
+        assertTrue(back.hasSensitivity());
+        for (int l = 0; l < 2; l++) {
+            assertArrayEquals(stats.mlp()[l], back.mlp()[l]);
+            assertArrayEquals(stats.attn()[l], back.attn()[l]);
+            assertArrayEquals(stats.mlpOutputSensitivity()[l], back.mlpOutputSensitivity()[l]);
+            assertArrayEquals(stats.attnOutputSensitivity()[l], back.attnOutputSensitivity()[l]);
+        }
+        String header = new String(Files.readAllBytes(file), StandardCharsets.UTF_8);
+        // layer 0: mlp 9 values, attn 4, then attn and mlp sensitivities of 5: the mlp one starts at 8·18 = 144
+        assertTrue(header.contains("\"layers.0.mlp_out_sensitivity\":{\"dtype\":\"F64\",\"shape\":[5],\"data_offsets\":[144,184]}"),
+                header);
+        assertTrue(!GramFile.read(writeWithout()).stats().hasSensitivity(), "a file without them reads without them");
+    }
+
+    private Path writeWithout() {
+        Path file = tmp.resolve("without.safetensors");
+        GramFile.write(file, "m", "abc", 64, random(5));
+        return file;
+    }
+
+    @Test
+    void sumsKeepTheSensitivitiesOnlyWhenBothHaveThem() {
+        GramStats a = withSensitivity(6);
+        GramStats sum = a.plus(withSensitivity(7));
+        assertTrue(sum.hasSensitivity());
+        assertEquals(a.mlpOutputSensitivity()[1][2] + withSensitivity(7).mlpOutputSensitivity()[1][2],
+                sum.mlpOutputSensitivity()[1][2], 0);
+        assertTrue(!a.plus(random(8)).hasSensitivity(), "a sum over some of the tokens only is not kept");
+    }
+
     @Test
     void roundTripsExactly() {
         GramStats stats = random(1);

@@ -97,6 +97,10 @@ class ScoringMemoryTest {
         for (int l = 0; l < storedStats.numLayers(); l++) {
             assertRelativelyClose(storedStats.mlp()[l], recomputedStats.mlp()[l], "Gram of A, layer " + l);
             assertRelativelyClose(storedStats.attn()[l], recomputedStats.attn()[l], "Gram of O, layer " + l);
+            assertRelativelyClose(storedStats.mlpOutputSensitivity()[l], recomputedStats.mlpOutputSensitivity()[l],
+                    "sensitivity of the MLP block's output, layer " + l);
+            assertRelativelyClose(storedStats.attnOutputSensitivity()[l], recomputedStats.attnOutputSensitivity()[l],
+                    "sensitivity of the attention block's output, layer " + l);
         }
     }
 
