@@ -15,6 +15,7 @@ import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.model.LayerWidths;
 import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.prune.ExportFormat;
 import ai.hfprune.engine.prune.HfExport;
 import ai.hfprune.engine.prune.Allocation;
 import ai.hfprune.engine.prune.GgufExport;
@@ -130,12 +131,22 @@ public final class PrunerService extends ServiceBase {
         this.topics = topics;
         this.outputRoot = Path.of(config.get("output.root")).toAbsolutePath().normalize();
         this.options = checkSettings(config, checkpoint);
-        this.compensation = config.compensation();
+        this.compensation = Compensation.parse(config.compensation());
         this.damping = config.damping();
         this.recoverySettings = RecoverySettings.of(config);
-        this.export = config.exportOptions();
+        this.export = exportOptions(config);
         if (export.format().writesGguf()) {
             GgufExport.checkSource(checkpoint); // a model GGUF cannot hold fails the service on start, not every version
+        }
+    }
+
+    /** {@code prune.format} and {@code prune.gguf.type}, as the pruner writes each version (2 GB Hugging Face shards). */
+    public static ModelExport.Options exportOptions(PipelineConfig config) {
+        try {
+            return new ModelExport.Options(ExportFormat.parse(config.get("prune.format")),
+                    ExportFormat.parseGgufType(config.get("prune.gguf.type")), 2L << 30, false);
+        } catch (HfpruneException e) {
+            throw new HfpruneException("setting prune.format/prune.gguf.type: " + e.getMessage(), e);
         }
     }
 

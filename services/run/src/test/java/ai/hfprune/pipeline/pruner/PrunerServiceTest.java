@@ -147,9 +147,9 @@ class PrunerServiceTest {
     @Test
     void aBadFormatSettingIsNamed() {
         HfpruneException e = assertThrows(HfpruneException.class,
-                () -> PipelineConfig.defaults().with("prune.format", "onnx").exportOptions());
+                () -> PrunerService.exportOptions(PipelineConfig.defaults().with("prune.format", "onnx")));
         assertTrue(e.getMessage().contains("prune.format") && e.getMessage().contains("hf, gguf or both"), e.getMessage());
-        e = assertThrows(HfpruneException.class, () -> PipelineConfig.defaults().with("prune.gguf.type", "q4").exportOptions());
+        e = assertThrows(HfpruneException.class, () -> PrunerService.exportOptions(PipelineConfig.defaults().with("prune.gguf.type", "q4")));
         assertTrue(e.getMessage().contains("f32, f16 or q8_0"), e.getMessage());
     }
 

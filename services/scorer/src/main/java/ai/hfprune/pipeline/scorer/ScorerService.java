@@ -224,7 +224,7 @@ public final class ScorerService extends ServiceBase {
         this.instanceId = config.instanceId();
         this.commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
         config.validate();
-        this.withStats = config.compensation().usesStats();
+        this.withStats = Compensation.parse(config.compensation()).usesStats();
         this.flushTokens = config.statsFlushTokens();
         this.statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
         this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),

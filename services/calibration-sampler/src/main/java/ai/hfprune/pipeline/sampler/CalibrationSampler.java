@@ -1,7 +1,7 @@
 package ai.hfprune.pipeline.sampler;
 
 import ai.hfprune.engine.HfpruneException;
-import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.model.CheckpointFiles;
 import ai.hfprune.engine.tokenizer.Tokenizer;
 import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.Clients;
@@ -141,7 +141,7 @@ public final class CalibrationSampler extends ServiceBase {
     }
 
     /** The model's identity and tokenizer from an opened checkpoint. */
-    public CalibrationSampler(PipelineConfig config, Topics topics, Checkpoint checkpoint, List<Path> files, boolean follow,
+    public CalibrationSampler(PipelineConfig config, Topics topics, CheckpointFiles checkpoint, List<Path> files, boolean follow,
                               MeterRegistry meters) {
         this(config, topics, new ModelId(checkpoint.name(), checkpoint.sha256()), checkpoint.tokenizer(), files, follow, meters);
     }
