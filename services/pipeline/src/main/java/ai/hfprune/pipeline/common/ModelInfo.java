@@ -1,6 +1,6 @@
 package ai.hfprune.pipeline.common;
 
-import ai.hfprune.engine.model.Checkpoint;
+import ai.hfprune.engine.model.CheckpointFiles;
 import ai.hfprune.engine.model.LayerWidths;
 import ai.hfprune.engine.model.WeightCheck;
 import ai.hfprune.schemas.ModelId;
@@ -13,7 +13,7 @@ import ai.hfprune.schemas.Structure;
  */
 public record ModelInfo(ModelId id, LayerWidths widths, int headDim) {
 
-    public static ModelInfo of(Checkpoint checkpoint) {
+    public static ModelInfo of(CheckpointFiles checkpoint) {
         return new ModelInfo(new ModelId(checkpoint.name(), checkpoint.sha256()),
                 WeightCheck.layerWidths(checkpoint.config(), checkpoint.weights()), checkpoint.config().headDim());
     }

@@ -1,10 +1,7 @@
 package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
-import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.prune.Allocation;
-import ai.hfprune.engine.prune.ExportFormat;
-import ai.hfprune.engine.prune.ModelExport;
 import ai.hfprune.engine.prune.PruneOptions;
 
 import java.io.IOException;
@@ -14,6 +11,7 @@ import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
@@ -50,7 +48,7 @@ public final class PipelineConfig {
         setting("prune.allocation", "uniform", "uniform or global");
         setting("prune.compensate", "lstsq",
                 "none, lstsq (refit the kept columns of down_proj and o_proj by least squares on the calibration Gram statistics) or obs (choose each layer's kept units by the refit's error, then refit); scorers compute the statistics unless none");
-        setting("prune.damping", String.valueOf(Compensation.DEFAULT_DAMPING), "damping of the refit, relative to the mean kept Gram diagonal");
+        setting("prune.damping", "0.001", "damping of the refit, relative to the mean kept Gram diagonal");
         setting("prune.recover.steps", "0",
                 "after the cut and the refit, at most this many Adam steps of self-distillation towards the dense model (0: none)");
         setting("prune.recover.lr", "", "peak learning rate of recovery, used as given; empty: 1e-3 for all weights, 1e-2 for LoRA, divided by 10 up to twice while no held-out evaluation beats the start");
@@ -174,13 +172,23 @@ public final class PipelineConfig {
         }
     }
 
+    /**
+     * The values of {@code prune.compensate}: the ids of the engine's {@code Compensation}, which the scorer and the
+     * pruner parse. Named here so that every service (the aggregator and the sampler have no engine) refuses a typo on
+     * start; a test beside the engine (PipelineConfigEngineTest) keeps the two lists equal.
+     */
+    public static final List<String> COMPENSATIONS = List.of("none", "lstsq", "obs");
+
     /** {@code prune.compensate}: one setting drives both ends (scorers compute the statistics, the pruner refits). */
-    public Compensation compensation() {
-        try {
-            return Compensation.parse(get("prune.compensate"));
-        } catch (HfpruneException e) {
-            throw new HfpruneException("setting prune.compensate: " + e.getMessage(), e);
+    public String compensation() {
+        String id = get("prune.compensate").strip();
+        for (String c : COMPENSATIONS) {
+            if (c.equalsIgnoreCase(id)) {
+                return c;
+            }
         }
+        throw new HfpruneException("setting prune.compensate: unknown compensation '" + get("prune.compensate")
+                + "' (choose one of " + String.join(", ", COMPENSATIONS) + ")");
     }
 
     public double damping() {
@@ -189,16 +197,6 @@ public final class PipelineConfig {
             throw new HfpruneException("setting prune.damping must be a finite number ≥ 0, got '" + get("prune.damping") + "'");
         }
         return d;
-    }
-
-    /** {@code prune.format} and {@code prune.gguf.type}, as the pruner writes each version (2 GB Hugging Face shards). */
-    public ModelExport.Options exportOptions() {
-        try {
-            return new ModelExport.Options(ExportFormat.parse(get("prune.format")),
-                    ExportFormat.parseGgufType(get("prune.gguf.type")), 2L << 30, false);
-        } catch (HfpruneException e) {
-            throw new HfpruneException("setting prune.format/prune.gguf.type: " + e.getMessage(), e);
-        }
     }
 
     /** {@code stats.chunk.bytes}: between 1 KiB and half the record limit, so a chunk with its header always fits a record. */
