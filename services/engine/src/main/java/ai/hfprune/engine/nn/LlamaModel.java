@@ -44,6 +44,8 @@ public final class LlamaModel implements AutoCloseable {
      * gradients read freed memory (NaN/Inf or silently wrong scores).
      */
     private final NDArray sqrtHeadDim;
+    /** rms_norm_eps as a 0-d tensor, made once: DJL's add(Number) makes a tensor from Java at every call. */
+    private final NDArray rmsNormEps;
     /** At most this many attention scores at once (128 MiB in float32): see {@link #attend}. */
     private volatile long scoreElements = 1L << 25;
 
@@ -57,6 +59,7 @@ public final class LlamaModel implements AutoCloseable {
         this.lmHead = lmHead;
         this.layers = layers;
         this.sqrtHeadDim = manager.create(Math.sqrt(config.headDim()));
+        this.rmsNormEps = manager.create(config.rmsNormEps());
         this.positions = new PositionTables(config, manager, dataType);
     }
 
@@ -191,7 +194,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public KvCache newKvCache(int maxLength) {
         positions.ensure(maxLength);
-        return new KvCache(manager.newSubManager(), layers.size(), maxLength);
+        return new KvCache(manager.newSubManager(), this, maxLength);
     }
 
     /**
@@ -203,13 +206,60 @@ public final class LlamaModel implements AutoCloseable {
      * @return logits of the new positions, shape (1, n, vocab)
      */
     public NDArray forward(NDArray inputIds, KvCache cache) {
+        if (inputIds.getShape().get(0) != 1) {
+            throw new IllegalArgumentException("a KV cache holds one sequence: batch 1, got " + inputIds.getShape());
+        }
         int seq = (int) inputIds.getShape().get(1);
-        if (cache.length() + seq > cache.capacity()) {
-            throw new IllegalArgumentException("the cache holds at most " + cache.capacity() + " positions");
+        checkRoom(cache, seq);
+        if (seq == 1 && decodesAlone(cache)) {
+            return decodeStep(embed(inputIds).reshape(embedTokens.getShape().get(1)), cache).reshape(1, 1, -1);
         }
         NDArray logits = forward(inputIds, ActivationTap.NONE, Projection.PLAIN, cache);
         cache.advance(seq);
         return logits;
+    }
+
+    /**
+     * The logits after {@code tokenId} fed at the position after those in {@code cache} (which then holds it too), as
+     * {@link #forward(NDArray, KvCache)} of that one token computes them: generation's step.
+     *
+     * @param step receives every intermediate but the cache's
+     * @return logits, shape (vocab)
+     */
+    public NDArray decode(int tokenId, KvCache cache, NDManager step) {
+        checkRoom(cache, 1);
+        if (!decodesAlone(cache)) {
+            NDArray input = step.create(new long[] {tokenId}, new Shape(1, 1));
+            return forward(input, cache).reshape(-1);
+        }
+        NDArray embedding = embedTokens.get(new NDIndex().addIndices(tokenId)); // a view of the row: no copy
+        embedding.attach(step);
+        return decodeStep(embedding, cache);
+    }
+
+    private static void checkRoom(KvCache cache, int seq) {
+        if (cache.length() + seq > cache.capacity()) {
+            throw new IllegalArgumentException("the cache holds at most " + cache.capacity() + " positions");
+        }
+    }
+
+    /** Whether a token at the cache's next position sees every cached key ({@link DecodeStep} has no mask). */
+    private boolean decodesAlone(KvCache cache) {
+        return !config.slidingWindow().bitesAt(cache.length() + 1);
+    }
+
+    /** One token through every layer and the head with {@link DecodeStep}; hidden (hidden) to logits (vocab). */
+    private NDArray decodeStep(NDArray hidden, KvCache cache) {
+        NDManager step = hidden.getManager();
+        NDArray ropeK = positions.ropeMatrix(cache.length(), step);
+        NDArray ropeQ = ropeK.div(sqrtHeadDim); // q's scaling folded into its rotation: one call per token, not per layer
+        NDArray mask = positions.maskRow(cache.length(), cache.capacity(), step);
+        for (int l = 0; l < layers.size(); l++) {
+            hidden = DecodeStep.layer(this, l, hidden, ropeQ, ropeK, mask, cache);
+        }
+        cache.advance(1);
+        NDArray x = DecodeStep.rmsNorm(hidden, cache.weights().finalNorm, cache.weights());
+        return DecodeStep.project(lmHead, null, x, step);
     }
 
     private NDArray forward(NDArray inputIds, ActivationTap tap, Projection projection, KvCache cache) {
@@ -222,23 +272,19 @@ public final class LlamaModel implements AutoCloseable {
         // one new token attends to every cached position: nothing to mask
         NDArray mask = seq == 1 && offset > 0 ? null : positions.causalMask(offset, offset + seq, local);
         NDArray windowMask = positions.slidingWindowMask(offset, offset + seq, local); // null unless the window hides a key
-        // one token against the cache: DecodeStep's shorter path, which has no mask
-        boolean step = cache != null && seq == 1 && windowMask == null;
-        NDArray rotation = step ? positions.rotation(local) : null;
         for (int l = 0; l < layers.size(); l++) {
             NDArray layerMask = windowMask != null && config.slidingWindow().appliesTo(l) ? windowMask : mask;
-            hidden = layer(l, hidden, batch, seq, rope, layerMask, step, rotation, tap, projection, cache);
+            hidden = layer(l, hidden, batch, seq, rope, layerMask, tap, projection, cache);
         }
         return head(hidden);
     }
 
     /** Decoder layer {@code l}: its input hidden state to its output (the input of layer l + 1). */
-    private NDArray layer(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask, boolean step,
-                          NDArray rotation, ActivationTap tap, Projection projection, KvCache cache) {
+    private NDArray layer(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask,
+                          ActivationTap tap, Projection projection, KvCache cache) {
         DecoderLayer layer = layers.get(l);
         NDArray x = rmsNorm(hidden, layer.inputLayernorm());
-        NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
-                : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
+        NDArray attn = attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
         hidden = hidden.add(attn);
         NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
         return hidden.add(mlp);
@@ -273,7 +319,7 @@ public final class LlamaModel implements AutoCloseable {
         NDArray[] rope = positions.rope(0, seq, local);
         NDArray windowMask = config.slidingWindow().appliesTo(l) ? positions.slidingWindowMask(0, seq, local) : null;
         NDArray mask = windowMask != null ? windowMask : positions.causalMask(0, seq, local);
-        return layer(l, hidden, batch, seq, rope, mask, false, null, tap, projection, null);
+        return layer(l, hidden, batch, seq, rope, mask, tap, projection, null);
     }
 
     /**
@@ -306,7 +352,7 @@ public final class LlamaModel implements AutoCloseable {
         k = applyRope(k.transpose(0, 2, 1, 3), rope);
         v = v.transpose(0, 2, 1, 3);
         if (cache != null) { // attend over every position so far: (batch, kv_heads, cached + seq, head_dim)
-            NDArray[] kv = cache.append(l, k, v);
+            NDArray[] kv = cache.append(l, k, v, x.getManager());
             k = kv[0];
             v = kv[1];
         }
@@ -392,7 +438,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
+        NDArray rms = x.square().mean(new int[] {-1}, true).add(rmsNormEps).sqrt();
         return x.div(rms).mul(weight);
     }
 
