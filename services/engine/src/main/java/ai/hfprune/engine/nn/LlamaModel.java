@@ -30,6 +30,17 @@ import java.util.Map;
  */
 public final class LlamaModel implements AutoCloseable {
 
+    /**
+     * The types a model can compute in. Not BFLOAT16: DJL 0.36's JNI passes a DataType to libtorch as its ordinal and
+     * maps it back in {@code utils::GetScalarTypeFromDType} (djl_pytorch_utils.h), whose switch knows float32, float64,
+     * float16, uint8, int32, int8, int64, bool and complex64 only; BFLOAT16 (ordinal 11) falls to {@code default: throw;},
+     * a rethrow with no active exception, which calls std::terminate: {@code toType(BFLOAT16, …)} (torchTo),
+     * {@code zeros(…, BFLOAT16)} and {@code randomNormal(…, BFLOAT16)} all abort the process
+     * ({@code Bf16EngineTest} holds this in a child JVM). Float16 converts, but on a CPU it is no faster and no model here
+     * is float16 only.
+     */
+    public static final java.util.Set<DataType> COMPUTE_TYPES = java.util.Set.of(DataType.FLOAT32, DataType.FLOAT64);
+
     private final ModelConfig config;
     private final NDManager manager;
     private final DataType dataType;
@@ -71,9 +82,14 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Loads the weights named in Hugging Face's convention from {@code source}, one tensor at a time.
      *
-     * @param dataType FLOAT32 normally; FLOAT64 for gradient checks
+     * @param dataType FLOAT32 normally; FLOAT64 for gradient checks. Nothing else: BFLOAT16 in particular is refused
+     *                 here, because DJL 0.36's PyTorch JNI aborts the JVM on any call given it (see {@link #COMPUTE_TYPES})
      */
     public static LlamaModel load(ModelConfig config, TensorSource source, Device device, DataType dataType) {
+        if (!COMPUTE_TYPES.contains(dataType)) {
+            throw new IllegalArgumentException("the model computes in float32 or float64, not " + dataType
+                    + (dataType == DataType.BFLOAT16 ? ": DJL 0.36's PyTorch JNI aborts the JVM on any bfloat16 tensor" : ""));
+        }
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
             WeightLoader w = new WeightLoader(source, manager, dataType);
