@@ -21,6 +21,21 @@ final class DecodeStep {
     private DecodeStep() {
     }
 
+    /** One token through every layer and the head; hidden (hidden) to logits (vocab), the cache then holding it. */
+    static NDArray token(LlamaModel model, NDArray hidden, KvCache cache) {
+        NDManager step = hidden.getManager();
+        PositionTables positions = model.positions();
+        NDArray ropeK = positions.ropeMatrix(cache.length(), step);
+        NDArray ropeQ = ropeK.div(model.sqrtHeadDim()); // q's scaling folded into its rotation: once per token
+        NDArray mask = positions.maskRow(cache.length(), cache.capacity(), step);
+        for (int l = 0; l < model.layers().size(); l++) {
+            hidden = layer(model, l, hidden, ropeQ, ropeK, mask, cache);
+        }
+        cache.advance(1);
+        NDArray x = rmsNorm(hidden, cache.weights().finalNorm, cache.weights());
+        return project(model.lmHead(), null, x, step);
+    }
+
     /**
      * @param hidden the layer's input, (hidden); its manager receives every intermediate
      * @param ropeQ  (head_dim, head_dim): RoPE at the token's position divided by sqrt(head_dim); {@code ropeK} without

@@ -117,6 +117,10 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
+    PositionTables positions() {
+        return positions;
+    }
+
     NDArray sqrtHeadDim() {
         return sqrtHeadDim;
     }
@@ -228,7 +232,7 @@ public final class LlamaModel implements AutoCloseable {
         int seq = (int) inputIds.getShape().get(1);
         checkRoom(cache, seq);
         if (seq == 1 && decodesAlone(cache)) {
-            return decodeStep(embed(inputIds).reshape(embedTokens.getShape().get(1)), cache).reshape(1, 1, -1);
+            return DecodeStep.token(this, embed(inputIds).reshape(embedTokens.getShape().get(1)), cache).reshape(1, 1, -1);
         }
         NDArray logits = forward(inputIds, ActivationTap.NONE, Projection.PLAIN, cache);
         cache.advance(seq);
@@ -250,7 +254,7 @@ public final class LlamaModel implements AutoCloseable {
         }
         NDArray embedding = embedTokens.get(new NDIndex().addIndices(tokenId)); // a view of the row: no copy
         embedding.attach(step);
-        return decodeStep(embedding, cache);
+        return DecodeStep.token(this, embedding, cache);
     }
 
     private static void checkRoom(KvCache cache, int seq) {
@@ -262,20 +266,6 @@ public final class LlamaModel implements AutoCloseable {
     /** Whether a token at the cache's next position sees every cached key ({@link DecodeStep} has no mask). */
     private boolean decodesAlone(KvCache cache) {
         return !config.slidingWindow().bitesAt(cache.length() + 1);
-    }
-
-    /** One token through every layer and the head with {@link DecodeStep}; hidden (hidden) to logits (vocab). */
-    private NDArray decodeStep(NDArray hidden, KvCache cache) {
-        NDManager step = hidden.getManager();
-        NDArray ropeK = positions.ropeMatrix(cache.length(), step);
-        NDArray ropeQ = ropeK.div(sqrtHeadDim); // q's scaling folded into its rotation: one call per token, not per layer
-        NDArray mask = positions.maskRow(cache.length(), cache.capacity(), step);
-        for (int l = 0; l < layers.size(); l++) {
-            hidden = DecodeStep.layer(this, l, hidden, ropeQ, ropeK, mask, cache);
-        }
-        cache.advance(1);
-        NDArray x = DecodeStep.rmsNorm(hidden, cache.weights().finalNorm, cache.weights());
-        return DecodeStep.project(lmHead, null, x, step);
     }
 
     private NDArray forward(NDArray inputIds, ActivationTap tap, Projection projection, KvCache cache) {
