@@ -56,6 +56,10 @@ class GenerateBenchCommand implements Callable<Integer> {
         if (tokens < 1 || repeats < 1) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tokens and --repeats must be at least 1");
         }
+        Path profileDir = profile == null ? null : profile.toAbsolutePath().getParent();
+        if (profileDir != null && !java.nio.file.Files.isDirectory(profileDir)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--profile: no folder " + profileDir);
+        }
         PrintWriter out = spec.commandLine().getOut();
         Path path = model != null ? model : Assets.resolve("models/stories3M/stories3M.gguf");
         try (Checkpoint checkpoint = Checkpoint.open(path); LlamaModel llama = checkpoint.load()) {
