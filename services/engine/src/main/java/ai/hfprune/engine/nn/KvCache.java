@@ -68,11 +68,19 @@ public final class KvCache implements AutoCloseable {
         long end = length + k.getShape().get(2);
         keys[layer].set(new NDIndex(":, :, {}:{}", length, end), k.squeeze(0).transpose(0, 2, 1));
         values[layer].set(new NDIndex(":, {}:{}", length, end), v.squeeze(0));
-        NDArray keyView = keys[layer].get(new NDIndex(":, :, :{}", end));
-        NDArray valueView = values[layer].get(new NDIndex(":, :{}", end));
-        keyView.attach(target);
-        valueView.attach(target);
+        NDArray keyView = view(keys[layer], new NDIndex(":, :, :{}", end), target);
+        NDArray valueView = view(values[layer], new NDIndex(":, :{}", end), target);
         return new NDArray[] {keyView.transpose(0, 2, 1).expandDims(0), valueView.expandDims(0)};
+    }
+
+    /** A slice of one of the cache's tensors owned by {@code target}, never the tensor itself. */
+    private static NDArray view(NDArray all, NDIndex index, NDManager target) {
+        NDArray view = all.get(index);
+        if (view == all) { // a slice of every position may come back as the tensor: target's manager would close it
+            view = all.duplicate();
+        }
+        view.attach(target);
+        return view;
     }
 
     /**
