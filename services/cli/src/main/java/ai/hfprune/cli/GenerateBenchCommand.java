@@ -43,6 +43,11 @@ class GenerateBenchCommand implements Callable<Integer> {
     @Option(names = "--modes", split = ",", defaultValue = "CACHED,RECOMPUTE", description = "CACHED, RECOMPUTE (default: ${DEFAULT-VALUE}).")
     List<GreedyDecoder.Mode> modes;
 
+    @Option(names = "--profile", paramLabel = "FILE",
+            description = "Also run one generation per mode under libtorch's profiler, write its Chrome trace to FILE-MODE.json "
+                    + "and print the top-level operator calls per new token.")
+    Path profile;
+
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -50,6 +55,10 @@ class GenerateBenchCommand implements Callable<Integer> {
     public Integer call() {
         if (tokens < 1 || repeats < 1) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tokens and --repeats must be at least 1");
+        }
+        Path profileDir = profile == null ? null : profile.toAbsolutePath().getParent();
+        if (profileDir != null && !java.nio.file.Files.isDirectory(profileDir)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--profile: no folder " + profileDir);
         }
         PrintWriter out = spec.commandLine().getOut();
         Path path = model != null ? model : Assets.resolve("models/stories3M/stories3M.gguf");
@@ -82,6 +91,13 @@ class GenerateBenchCommand implements Callable<Integer> {
                     double median = wall[repeats / 2];
                     out.printf("%-10s %7d %10.3f s %8.3f s %12.1f %10.3f s%n", mode.name().toLowerCase(), n, median, wall[0],
                             (limit - prefix.length) / median, cpu[repeats / 2]);
+                    if (profile != null) {
+                        Path trace = profile.resolveSibling(profile.getFileName() + "-" + mode.name().toLowerCase() + ".json");
+                        long calls = OperatorTrace.count(trace,
+                                () -> GreedyDecoder.generate(llama, prefix, limit, -1, mode, t -> { }));
+                        out.printf("%-10s %7d operator calls per new token: %.1f (libtorch's profiler, %s)%n",
+                                mode.name().toLowerCase(), n, (double) calls / (limit - prefix.length), trace);
+                    }
                     out.flush();
                 }
             }

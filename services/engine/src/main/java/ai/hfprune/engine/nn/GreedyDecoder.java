@@ -35,8 +35,10 @@ public final class GreedyDecoder {
         try (KvCache cache = mode == Mode.CACHED && limit > prefix.length ? model.newKvCache(limit) : null) {
             int fed = 0; // tokens already in the cache
             while (length < limit) {
-                int next = cache != null ? argMaxLast(model, Arrays.copyOfRange(ids, fed, length), cache)
-                        : argMaxLast(model, Arrays.copyOf(ids, length), null);
+                // with the cache: the prompt once, then each new token alone
+                int next = cache == null ? argMaxLast(model, Arrays.copyOf(ids, length), null)
+                        : fed == 0 ? argMaxLast(model, Arrays.copyOf(ids, length), cache)
+                        : argMaxAfter(model, ids[length - 1], cache);
                 fed = length;
                 if (next == eosId) {
                     break;
@@ -46,6 +48,13 @@ public final class GreedyDecoder {
             }
         }
         return Arrays.copyOfRange(ids, prefix.length, length);
+    }
+
+    /** The most likely token after {@code token}, fed after the cached ones: the argmax is taken on the engine. */
+    private static int argMaxAfter(LlamaModel model, int token, KvCache cache) {
+        try (NDManager step = model.manager().newSubManager()) {
+            return (int) model.decode(token, cache, step).argMax().getLong();
+        }
     }
 
     /** The most likely token after {@code ids}: the whole sequence without a cache, the tokens after it with one. */

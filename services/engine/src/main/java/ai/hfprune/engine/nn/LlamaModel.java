@@ -30,6 +30,17 @@ import java.util.Map;
  */
 public final class LlamaModel implements AutoCloseable {
 
+    /**
+     * The types a model can compute in. Not BFLOAT16: DJL 0.36's JNI passes a DataType to libtorch as its ordinal and
+     * maps it back in {@code utils::GetScalarTypeFromDType} (djl_pytorch_utils.h), whose switch knows float32, float64,
+     * float16, uint8, int32, int8, int64, bool and complex64 only; BFLOAT16 (ordinal 11) falls to {@code default: throw;},
+     * a rethrow with no active exception, which calls std::terminate: {@code toType(BFLOAT16, …)} (torchTo),
+     * {@code zeros(…, BFLOAT16)} and {@code randomNormal(…, BFLOAT16)} all abort the process
+     * ({@code Bf16EngineTest} holds this in a child JVM). Float16 converts, but on a CPU it is no faster and no model here
+     * is float16 only.
+     */
+    public static final java.util.Set<DataType> COMPUTE_TYPES = java.util.Set.of(DataType.FLOAT32, DataType.FLOAT64);
+
     private final ModelConfig config;
     private final NDManager manager;
     private final DataType dataType;
@@ -44,6 +55,8 @@ public final class LlamaModel implements AutoCloseable {
      * gradients read freed memory (NaN/Inf or silently wrong scores).
      */
     private final NDArray sqrtHeadDim;
+    /** rms_norm_eps as a 0-d tensor, made once: DJL's add(Number) makes a tensor from Java at every call. */
+    private final NDArray rmsNormEps;
     /** At most this many attention scores at once (128 MiB in float32): see {@link #attend}. */
     private volatile long scoreElements = 1L << 25;
 
@@ -57,6 +70,7 @@ public final class LlamaModel implements AutoCloseable {
         this.lmHead = lmHead;
         this.layers = layers;
         this.sqrtHeadDim = manager.create(Math.sqrt(config.headDim()));
+        this.rmsNormEps = manager.create(config.rmsNormEps());
         this.positions = new PositionTables(config, manager, dataType);
     }
 
@@ -68,9 +82,14 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Loads the weights named in Hugging Face's convention from {@code source}, one tensor at a time.
      *
-     * @param dataType FLOAT32 normally; FLOAT64 for gradient checks
+     * @param dataType FLOAT32 normally; FLOAT64 for gradient checks. Nothing else: BFLOAT16 in particular is refused
+     *                 here, because DJL 0.36's PyTorch JNI aborts the JVM on any call given it (see {@link #COMPUTE_TYPES})
      */
     public static LlamaModel load(ModelConfig config, TensorSource source, Device device, DataType dataType) {
+        if (!COMPUTE_TYPES.contains(dataType)) {
+            throw new IllegalArgumentException("the model computes in float32 or float64, not " + dataType
+                    + (dataType == DataType.BFLOAT16 ? ": DJL 0.36's PyTorch JNI aborts the JVM on any bfloat16 tensor" : ""));
+        }
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
             WeightLoader w = new WeightLoader(source, manager, dataType);
@@ -96,6 +115,10 @@ public final class LlamaModel implements AutoCloseable {
             manager.close();
             throw e;
         }
+    }
+
+    PositionTables positions() {
+        return positions;
     }
 
     NDArray sqrtHeadDim() {
@@ -191,7 +214,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public KvCache newKvCache(int maxLength) {
         positions.ensure(maxLength);
-        return new KvCache(manager.newSubManager(), layers.size(), maxLength);
+        return new KvCache(manager.newSubManager(), this, maxLength);
     }
 
     /**
@@ -203,13 +226,46 @@ public final class LlamaModel implements AutoCloseable {
      * @return logits of the new positions, shape (1, n, vocab)
      */
     public NDArray forward(NDArray inputIds, KvCache cache) {
+        if (inputIds.getShape().get(0) != 1) {
+            throw new IllegalArgumentException("a KV cache holds one sequence: batch 1, got " + inputIds.getShape());
+        }
         int seq = (int) inputIds.getShape().get(1);
-        if (cache.length() + seq > cache.capacity()) {
-            throw new IllegalArgumentException("the cache holds at most " + cache.capacity() + " positions");
+        checkRoom(cache, seq);
+        if (seq == 1 && decodesAlone(cache)) {
+            return DecodeStep.token(this, embed(inputIds).reshape(embedTokens.getShape().get(1)), cache).reshape(1, 1, -1);
         }
         NDArray logits = forward(inputIds, ActivationTap.NONE, Projection.PLAIN, cache);
         cache.advance(seq);
         return logits;
+    }
+
+    /**
+     * The logits after {@code tokenId} fed at the position after those in {@code cache} (which then holds it too), as
+     * {@link #forward(NDArray, KvCache)} of that one token computes them: generation's step.
+     *
+     * @param step receives every intermediate but the cache's
+     * @return logits, shape (vocab)
+     */
+    public NDArray decode(int tokenId, KvCache cache, NDManager step) {
+        checkRoom(cache, 1);
+        if (!decodesAlone(cache)) {
+            NDArray input = step.create(new long[] {tokenId}, new Shape(1, 1));
+            return forward(input, cache).reshape(-1);
+        }
+        NDArray embedding = embedTokens.get(new NDIndex().addIndices(tokenId)); // a view of the row: no copy
+        embedding.attach(step);
+        return DecodeStep.token(this, embedding, cache);
+    }
+
+    private static void checkRoom(KvCache cache, int seq) {
+        if (cache.length() + seq > cache.capacity()) {
+            throw new IllegalArgumentException("the cache holds at most " + cache.capacity() + " positions");
+        }
+    }
+
+    /** Whether a token at the cache's next position sees every cached key ({@link DecodeStep} has no mask). */
+    private boolean decodesAlone(KvCache cache) {
+        return !config.slidingWindow().bitesAt(cache.length() + 1);
     }
 
     private NDArray forward(NDArray inputIds, ActivationTap tap, Projection projection, KvCache cache) {
@@ -222,23 +278,19 @@ public final class LlamaModel implements AutoCloseable {
         // one new token attends to every cached position: nothing to mask
         NDArray mask = seq == 1 && offset > 0 ? null : positions.causalMask(offset, offset + seq, local);
         NDArray windowMask = positions.slidingWindowMask(offset, offset + seq, local); // null unless the window hides a key
-        // one token against the cache: DecodeStep's shorter path, which has no mask
-        boolean step = cache != null && seq == 1 && windowMask == null;
-        NDArray rotation = step ? positions.rotation(local) : null;
         for (int l = 0; l < layers.size(); l++) {
             NDArray layerMask = windowMask != null && config.slidingWindow().appliesTo(l) ? windowMask : mask;
-            hidden = layer(l, hidden, batch, seq, rope, layerMask, step, rotation, tap, projection, cache);
+            hidden = layer(l, hidden, batch, seq, rope, layerMask, tap, projection, cache);
         }
         return head(hidden);
     }
 
     /** Decoder layer {@code l}: its input hidden state to its output (the input of layer l + 1). */
-    private NDArray layer(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask, boolean step,
-                          NDArray rotation, ActivationTap tap, Projection projection, KvCache cache) {
+    private NDArray layer(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask,
+                          ActivationTap tap, Projection projection, KvCache cache) {
         DecoderLayer layer = layers.get(l);
         NDArray x = rmsNorm(hidden, layer.inputLayernorm());
-        NDArray attn = step ? DecodeStep.attention(this, l, layer, x, batch, rope, rotation, cache)
-                : attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
+        NDArray attn = attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
         hidden = hidden.add(tap.attentionBlockOutput(l, attn));
         NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
         return hidden.add(tap.mlpBlockOutput(l, mlp));
@@ -273,7 +325,7 @@ public final class LlamaModel implements AutoCloseable {
         NDArray[] rope = positions.rope(0, seq, local);
         NDArray windowMask = config.slidingWindow().appliesTo(l) ? positions.slidingWindowMask(0, seq, local) : null;
         NDArray mask = windowMask != null ? windowMask : positions.causalMask(0, seq, local);
-        return layer(l, hidden, batch, seq, rope, mask, false, null, tap, projection, null);
+        return layer(l, hidden, batch, seq, rope, mask, tap, projection, null);
     }
 
     /**
@@ -306,7 +358,7 @@ public final class LlamaModel implements AutoCloseable {
         k = applyRope(k.transpose(0, 2, 1, 3), rope);
         v = v.transpose(0, 2, 1, 3);
         if (cache != null) { // attend over every position so far: (batch, kv_heads, cached + seq, head_dim)
-            NDArray[] kv = cache.append(l, k, v);
+            NDArray[] kv = cache.append(l, k, v, x.getManager());
             k = kv[0];
             v = kv[1];
         }
@@ -392,7 +444,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
+        NDArray rms = x.square().mean(new int[] {-1}, true).add(rmsNormEps).sqrt();
         return x.div(rms).mul(weight);
     }
 

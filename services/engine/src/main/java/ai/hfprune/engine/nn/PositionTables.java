@@ -29,6 +29,7 @@ final class PositionTables implements AutoCloseable {
     /** The same with the model's sliding window: also masked where i - j >= window; null without a window. */
     private NDArray windowMask;
     private NDArray rotation;
+    private NDArray identity;
 
     PositionTables(ModelConfig config, NDManager manager, DataType dataType) {
         this.config = config;
@@ -50,6 +51,15 @@ final class PositionTables implements AutoCloseable {
     }
 
     /**
+     * The causal mask's row of query {@code position} over keys [0, width) (width may pass the position: those keys
+     * are masked), shape (1, width), attached to {@code target}.
+     */
+    synchronized NDArray maskRow(int position, int width, NDManager target) {
+        ensure(Math.max(position + 1, width));
+        return slice(mask, new NDIndex("{}:{}, :{}", position, position + 1, width), target);
+    }
+
+    /**
      * The mask of the layers with a sliding window, as {@link #causalMask}; null when the window hides nothing from
      * positions below {@code to} (none, or to ≤ window), where those layers use the causal mask.
      */
@@ -63,9 +73,9 @@ final class PositionTables implements AutoCloseable {
 
     /**
      * The (head_dim, head_dim) signed permutation R with x·R = rotate(x) in the model's {@link RopeStyle} (HALF:
-     * (x1, x2) to (-x2, x1) by halves; INTERLEAVED: each pair (a, b) to (-b, a)), attached to {@code target}.
+     * (x1, x2) to (-x2, x1) by halves; INTERLEAVED: each pair (a, b) to (-b, a)), made once.
      */
-    synchronized NDArray rotation(NDManager target) {
+    private NDArray rotation() {
         if (rotation == null) {
             int d = config.headDim();
             int half = d / 2;
@@ -77,8 +87,28 @@ final class PositionTables implements AutoCloseable {
                 r[a * d + b] = 1;  // rotated[b] = x[a]
             }
             rotation = converted(r, new Shape(d, d));
+            double[] e = new double[d * d];
+            for (int i = 0; i < d; i++) {
+                e[i * d + i] = 1;
+            }
+            identity = converted(e, new Shape(d, d));
         }
-        return slice(rotation, new NDIndex(":"), target);
+        return rotation;
+    }
+
+    /**
+     * RoPE at {@code position} as one (head_dim, head_dim) matrix M = diag(cos) + R·diag(sin), with R the
+     * {@link #rotation}: x·M = x·cos + rotate(x)·sin, the rotation of {@link LlamaModel}'s RoPE in one product (each
+     * column of M has two non-zeros, so each output sums the same two products). Attached to {@code target}; built
+     * from the tables in a few calls once per token and shared by every layer.
+     */
+    synchronized NDArray ropeMatrix(int position, NDManager target) {
+        ensure(position + 1);
+        NDArray r = rotation();
+        NDIndex row = new NDIndex("{}:{}", position, position + 1); // (1, head_dim): scales the columns
+        NDArray c = slice(cos, row, target);
+        NDArray s = slice(sin, row, target);
+        return c.mul(identity).add(s.mul(r)); // results join the manager of the array a call is made on: target's
     }
 
     /** Computes the tables for at least {@code length} positions (a generation knows its longest length up front). */
@@ -148,10 +178,12 @@ final class PositionTables implements AutoCloseable {
     @Override
     public synchronized void close() {
         closeTables();
-        if (rotation != null) {
-            rotation.close();
-            rotation = null;
+        for (NDArray a : new NDArray[] {rotation, identity}) {
+            if (a != null) {
+                a.close();
+            }
         }
+        rotation = identity = null;
     }
 
     private void closeTables() {
