@@ -28,6 +28,12 @@ final class ChaosChecks {
     }
 
     private final List<Check> checks = new ArrayList<>();
+    /** Each bad record's kind, size and the reason its dead letter gives. */
+    private final List<String> reasons = new ArrayList<>();
+
+    List<String> reasons() {
+        return List.copyOf(reasons);
+    }
 
     List<Check> checks() {
         return List.copyOf(checks);
@@ -123,6 +129,8 @@ final class ChaosChecks {
             } else {
                 matched++;
                 kinds.merge(i.kind(), 1, Integer::sum);
+                reasons.add(String.format("%s, %s (%d B) -> %s: %s", i.topic().substring(i.topic().lastIndexOf('.') + 1), i.kind(),
+                        i.bytes(), i.consumer(), reason.length() > 120 ? reason.substring(0, 120) + "…" : reason));
             }
         }
         add("every bad record dead-lettered once, with its reason", problems.isEmpty() && !injected.isEmpty(),
@@ -139,15 +147,5 @@ final class ChaosChecks {
 
     static String header(ConsumerRecord<byte[], byte[]> r, String name) {
         return DeadLetters.header(r.headers(), name);
-    }
-
-    /** The reasons the dead letters give, with one example size, for the report. */
-    static List<String> reasons(String bootstrap, Topics topics) {
-        List<String> out = new ArrayList<>();
-        for (ConsumerRecord<byte[], byte[]> d : TopicReads.readAll(bootstrap, topics.deadLetters.name())) {
-            String reason = header(d, DeadLetters.REASON);
-            out.add(header(d, DeadLetters.SERVICE) + ": " + (reason.length() > 110 ? reason.substring(0, 110) + "…" : reason));
-        }
-        return out;
     }
 }

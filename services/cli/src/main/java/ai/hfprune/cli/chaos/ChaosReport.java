@@ -51,6 +51,10 @@ final class ChaosReport {
         for (ChaosChecks.Check c : checks.checks()) {
             out.printf("  %-4s %s: %s%n", c.ok() ? "ok" : "FAIL", c.what(), c.detail());
         }
+        if (!checks.reasons().isEmpty()) {
+            out.println("dead letters of the bad records (topic, kind, size -> service: reason):");
+            checks.reasons().forEach(r -> out.println("  " + r));
+        }
         out.flush();
     }
 

@@ -1,5 +1,6 @@
 package ai.hfprune.cli.chaos;
 
+import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.pipeline.common.ClientConfigs;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.PruneTrigger;
@@ -23,6 +24,7 @@ final class CompletionWatch implements AutoCloseable {
     private volatile long startNanos;
     private volatile long endNanos;
     private volatile boolean closed;
+    private volatile Throwable failure;
 
     CompletionWatch(String bootstrap, Topics topics, long totalTokens) {
         this.totalTokens = totalTokens;
@@ -32,6 +34,14 @@ final class CompletionWatch implements AutoCloseable {
     }
 
     private void watch(String bootstrap, Topics topics) {
+        try {
+            watchTopics(bootstrap, topics);
+        } catch (RuntimeException | Error e) {
+            failure = e;
+        }
+    }
+
+    private void watchTopics(String bootstrap, Topics topics) {
         try (KafkaConsumer<byte[], byte[]> batches = reader(bootstrap, topics.calibrationBatches.name());
              KafkaConsumer<byte[], byte[]> triggers = reader(bootstrap, topics.pruneTriggers.name())) {
             while (!closed && startNanos == 0) {
@@ -53,18 +63,34 @@ final class CompletionWatch implements AutoCloseable {
     private static KafkaConsumer<byte[], byte[]> reader(String bootstrap, String topic) {
         KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(ClientConfigs.reader(bootstrap), new ByteArrayDeserializer(),
                 new ByteArrayDeserializer());
-        List<TopicPartition> partitions = c.partitionsFor(topic, Duration.ofMinutes(2)).stream()
-                .map(p -> new TopicPartition(topic, p.partition())).toList();
+        List<TopicPartition> partitions = List.of();
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while (partitions.isEmpty()) { // right after the topic's creation its metadata may list no partition yet
+            if (System.nanoTime() > deadline) {
+                c.close();
+                throw new HfpruneException(topic + " lists no partitions after 2 min");
+            }
+            partitions = c.partitionsFor(topic, Duration.ofMinutes(2)).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
+        }
         c.assign(partitions);
         c.seekToBeginning(partitions);
         return c;
     }
 
     boolean started() {
+        check();
         return startNanos != 0;
     }
 
+    /** Throws what stopped the clock's thread, if anything did. */
+    void check() {
+        if (failure != null) {
+            throw new HfpruneException("the run's clock failed: " + failure, failure);
+        }
+    }
+
     boolean complete() {
+        check();
         return endNanos != 0;
     }
 

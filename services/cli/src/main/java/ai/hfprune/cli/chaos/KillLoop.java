@@ -125,7 +125,8 @@ final class KillLoop {
     /** Waits until every victim is ready again (or {@code timeout}), supervising meanwhile. */
     void awaitReadyAgain(Duration timeout) throws InterruptedException, IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (kills.stream().anyMatch(k -> Double.isNaN(k.readySeconds)) && System.nanoTime() < deadline) {
+        while (System.nanoTime() < deadline && !(broker.ready() && run.services().stream().allMatch(ServiceProcess::ready)
+                && kills.stream().noneMatch(k -> Double.isNaN(k.readySeconds)))) {
             sleepSupervised(Duration.ofMillis(500));
         }
     }
@@ -164,6 +165,8 @@ final class KillLoop {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            log.accept("timing the recovery of kill " + (kill.index + 1) + " failed: " + e);
         }
     }
 

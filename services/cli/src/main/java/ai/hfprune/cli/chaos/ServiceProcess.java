@@ -25,6 +25,13 @@ final class ServiceProcess {
 
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
+    /** Every process started here, so that none outlives this JVM (Ctrl-C, a test's timeout): a child is not killed with it. */
+    private static final java.util.Set<Process> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Process::destroyForcibly), "chaos-children"));
+    }
+
     final String name;
     private final List<String> command;
     private final Path log;
@@ -59,6 +66,8 @@ final class ServiceProcess {
                 java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
         process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        LIVE.add(process);
+        process.onExit().thenAccept(LIVE::remove);
     }
 
     /** kill -9 ({@link Process#destroyForcibly} sends SIGKILL on Linux), waiting until the process is gone. */

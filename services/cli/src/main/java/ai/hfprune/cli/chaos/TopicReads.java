@@ -24,8 +24,15 @@ final class TopicReads {
         List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(ClientConfigs.reader(bootstrap), new ByteArrayDeserializer(),
                 new ByteArrayDeserializer())) {
-            List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofMinutes(2)).stream()
-                    .map(p -> new TopicPartition(topic, p.partition())).toList();
+            List<TopicPartition> partitions = List.of();
+            long listed = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            while (partitions.isEmpty()) { // a topic just created may list no partition yet
+                if (System.nanoTime() > listed) {
+                    throw new HfpruneException(topic + " lists no partitions after 2 min");
+                }
+                partitions = consumer.partitionsFor(topic, Duration.ofMinutes(2)).stream()
+                        .map(p -> new TopicPartition(topic, p.partition())).toList();
+            }
             consumer.assign(partitions);
             consumer.seekToBeginning(partitions);
             Map<TopicPartition, Long> end = consumer.endOffsets(partitions, Duration.ofMinutes(2));
