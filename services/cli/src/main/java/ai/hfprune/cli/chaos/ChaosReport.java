@@ -26,13 +26,15 @@ final class ChaosReport {
         for (Map.Entry<String, List<KillLoop.Kill>> e : byKind.entrySet()) {
             double[] ready = e.getValue().stream().mapToDouble(k -> k.readySeconds).filter(d -> !Double.isNaN(d)).sorted().toArray();
             double[] work = e.getValue().stream().mapToDouble(k -> k.workSeconds).filter(d -> !Double.isNaN(d)).sorted().toArray();
-            out.printf("%-11s %5d %12s %8s %17s %8s%n", e.getKey(), e.getValue().size(), seconds(median(ready)), seconds(max(ready)),
+            out.printf("%-11s %5d %12s %8s %17s %8s%n", e.getKey(), e.getValue().size(),
+                    ready.length == e.getValue().size() ? seconds(median(ready)) : seconds(median(ready)) + " (" + ready.length + ")",
+                    seconds(max(ready)),
                     work.length == 0 ? "-" : seconds(median(work)) + " (" + work.length + ")", seconds(max(work)));
         }
         double[] all = kills.stream().mapToDouble(k -> k.readySeconds).filter(d -> !Double.isNaN(d)).sorted().toArray();
         out.printf("%-11s %5d %12s %8s%n", "all", kills.size(), seconds(median(all)), seconds(max(all)));
         out.printf("ready: seconds from the kill to the successor's /health/ready (the broker: its registry answers); working: to its "
-                + "first tokens scored (scorer) or batch summed (aggregator), where that came before the data ran out (count)%n");
+                + "first tokens scored (scorer) or batch summed (aggregator), where that came before the data ran out; (n): of n kills only%n");
         out.printf("kills before every token was aggregated: %d of %d; processes that exited by themselves and were started again: %d%s%n",
                 killsBeforeComplete, kills.size(), exits.size(), exits.isEmpty() ? "" : " " + exits);
         Map<String, List<String>> sent = new TreeMap<>(injected.stream().collect(Collectors.groupingBy(BadRecords.Injected::topic,

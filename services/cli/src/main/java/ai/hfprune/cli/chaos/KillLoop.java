@@ -140,10 +140,11 @@ final class KillLoop {
     private void watch(Kill kill, ServiceProcess victim) {
         try {
             long deadline = kill.killedAtNanos + Duration.ofMinutes(5).toNanos();
-            while (!victim.ready() && System.nanoTime() < deadline) {
+            boolean ready = false;
+            while (!(ready = victim.ready()) && System.nanoTime() < deadline) {
                 Thread.sleep(100);
             }
-            if (!victim.ready()) {
+            if (!ready) { // not asked again: a restarted aggregator may be ready, then rebalance once more (503) at once
                 return;
             }
             kill.readySeconds = (System.nanoTime() - kill.killedAtNanos) / 1e9;
