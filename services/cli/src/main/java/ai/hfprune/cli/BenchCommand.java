@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
         subcommands = {BenchCommand.Score.class, LoadBenchCommand.class, FidelityStudyCommand.class, PipelineBenchCommand.class,
-            GenerateBenchCommand.class})
+            GenerateBenchCommand.class, ai.hfprune.cli.chaos.ChaosCommand.class})
 public class BenchCommand implements Runnable {
 
     @picocli.CommandLine.Spec

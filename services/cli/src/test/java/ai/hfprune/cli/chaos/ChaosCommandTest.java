@@ -1,0 +1,66 @@
+package ai.hfprune.cli.chaos;
+
+import ai.hfprune.cli.Main;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The short chaos run of the test command: {@code hfprune bench chaos} on stories260K with 6 kills (the aggregator
+ * and the broker among them), every kind of bad record and duplicates, without the baseline run. Every one of its
+ * checks must pass: totals bit-identical to score's, nothing lost, kept sets as prune's, each bad record dead-lettered
+ * with its reason, duplicates dropped. No timing is asserted.
+ */
+class ChaosCommandTest {
+
+    @Test
+    @Timeout(value = 15, unit = TimeUnit.MINUTES) // about two minutes on an idle machine; several times that on a loaded one
+    void sixKillsLeaveTheResultsOfScoreAndPrune() {
+        CommandLine cli = Main.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cli.setOut(new PrintWriter(out, true));
+        cli.setErr(new PrintWriter(err, true));
+        int status = cli.execute("bench", "chaos", "--kills", "6", "--windows", "256", "--gap", "1,3", "--no-baseline",
+                "--large-record-mb", "8", "--seed", "7");
+        String printed = out.toString();
+        assertEquals(0, status, printed + err);
+        for (String check : List.of("one trigger", "nothing lost, nothing twice", "totals bit-identical to score",
+                "kept sets identical to prune", "every bad record dead-lettered once, with its reason", "no valid record dead-lettered",
+                "duplicates dropped = duplicates sent")) {
+            assertTrue(printed.contains("  ok   " + check + ":"), "check '" + check + "' did not pass:\n" + printed);
+        }
+        assertTrue(kills(printed, "aggregator") >= 1, printed);
+        assertEquals(1, kills(printed, "broker"), printed);
+        assertEquals(6, kills(printed, "all"), printed);
+        assertTrue(printed.contains("bad records sent: 8;"), printed);
+    }
+
+    @Test
+    void thePlanKillsTheBrokerOnceAndTheAggregatorOnlyBeforeTheQuietPart() {
+        for (long seed = 0; seed < 50; seed++) {
+            List<KillLoop.Planned> plan = KillLoop.plan(6, seed, 1, 3, true);
+            assertEquals(6, plan.size());
+            assertEquals(1, plan.stream().filter(p -> p.victim().equals(KillLoop.BROKER)).count(), "seed " + seed);
+            assertTrue(plan.stream().anyMatch(p -> p.victim().equals(KillLoop.AGGREGATOR)), "seed " + seed);
+            int quiet = KillLoop.lastAggregatorDisturbance(plan) + 1;
+            assertTrue(quiet <= 4, "the broker and the aggregator go within the first 60%: seed " + seed + " " + plan);
+            assertTrue(plan.stream().allMatch(p -> p.gapSeconds() >= 1 && p.gapSeconds() <= 3));
+        }
+    }
+
+    private static int kills(String printed, String kind) {
+        Matcher m = Pattern.compile("(?m)^" + kind + " +(\\d+) ").matcher(printed);
+        return m.find() ? Integer.parseInt(m.group(1)) : 0;
+    }
+}
