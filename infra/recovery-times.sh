@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures recovery after kill -9 with every service as its own process (README, "Fast recovery"):
 #   infra/recovery-times.sh [ROUNDS]
-# A broker with an HTTP schema registry (the test harness LocalCluster, until `hfprune broker` exists), the
+# A broker with an HTTP schema registry (`hfprune broker`, its own JVM), the
 # aggregator, two scorers and a rate-limited sampler run as separate JVMs. Each round kill -9s the aggregator and
 # restarts it at once with its instance.id and state.dir, and times until /coverage moves past the tokens it had;
 # then kill -9s scorer-1, restarts it with its instance.id, and times until it has scored tokens again (its
@@ -10,7 +10,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${1:-3}
 work=$(mktemp -d /tmp/hfprune-recovery.XXXX)
-cp="services/pipeline/target/test-classes:services/cli/target/hfprune-cli-0.1.0-SNAPSHOT.jar:services/cli/target/lib/*"
 java_opts=(-Xmx1g -XX:TieredStopAtLevel=1 -Dai.djl.offline=true -Dhfprune.root="$PWD" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn
   -Dorg.slf4j.simpleLogger.log.org.apache.kafka=error -Dorg.slf4j.simpleLogger.log.org.apache.kafka.streams.KafkaStreams=info
   -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS)
@@ -18,11 +17,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null || true; done; }
 trap cleanup EXIT
 
-java -Xmx1g -cp "$cp" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn ai.hfprune.pipeline.testing.LocalCluster > "$work/cluster.log" 2>&1 &
+java "${java_opts[@]}" -cp "services/cli/target/hfprune-cli-0.1.0-SNAPSHOT.jar:services/cli/target/lib/*" ai.hfprune.cli.Main \
+  broker --port 19092 --registry-port 18081 --data-dir "$work/broker" > "$work/cluster.log" 2>&1 &
 pids+=($!)
-until grep -q '^registry' "$work/cluster.log"; do sleep 0.5; done
-export HFPRUNE_BOOTSTRAP_SERVERS=$(awk '/^bootstrap/{print $2}' "$work/cluster.log")
-export HFPRUNE_SCHEMA_REGISTRY_URL=$(awk '/^registry/{print $2}' "$work/cluster.log")
+until curl -sf http://127.0.0.1:18081/subjects > /dev/null; do sleep 0.5; done
+export HFPRUNE_BOOTSTRAP_SERVERS=127.0.0.1:19092
+export HFPRUNE_SCHEMA_REGISTRY_URL=http://127.0.0.1:18081
 export HFPRUNE_TOPIC_PREFIX=recovery. HFPRUNE_PRUNE_COMPENSATE=none HFPRUNE_CRITERIA=entropy HFPRUNE_MAX_WINDOWS=0
 export HFPRUNE_COVERAGE_MIN_TOKENS=100000000 # no trigger: only coverage matters here
 
