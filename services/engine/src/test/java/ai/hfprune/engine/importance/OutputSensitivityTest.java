@@ -17,7 +17,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.Set;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -39,13 +38,7 @@ class OutputSensitivityTest {
         ModelConfig c = new ModelConfig("LlamaForCausalLM", 29, 8, 12, 2, 4, 2, 2, 1e-6, 10000.0, 32,
                 false, false, false, RopeStyle.HALF, 1, 2);
         model = LlamaModel.load(c, RandomModels.weights(c, 3), Device.cpu(), DataType.FLOAT64);
-        SplittableRandom r = new SplittableRandom(9);
-        windows = new int[2][4];
-        for (int[] w : windows) {
-            for (int t = 0; t < w.length; t++) {
-                w[t] = r.nextInt(c.vocabSize());
-            }
-        }
+        windows = TinyWindows.random(c.vocabSize(), 2, 4, 9);
     }
 
     @AfterAll

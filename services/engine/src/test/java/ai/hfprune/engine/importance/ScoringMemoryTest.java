@@ -28,7 +28,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -51,13 +50,7 @@ class ScoringMemoryTest {
         ModelConfig c = new ModelConfig("Qwen3ForCausalLM", 53, 24, 20, 3, 6, 2, 4, 1e-6, 10000.0, 64,
                 false, true, true, RopeStyle.HALF, 1, 2, RopeScaling.NONE, SlidingWindow.fromLayer(4, 1, 3));
         model = LlamaModel.load(c, RandomModels.weights(c, 11), Device.cpu(), DataType.FLOAT64);
-        SplittableRandom r = new SplittableRandom(5);
-        windows = new int[3][9];
-        for (int[] w : windows) {
-            for (int t = 0; t < w.length; t++) {
-                w[t] = r.nextInt(c.vocabSize());
-            }
-        }
+        windows = TinyWindows.random(c.vocabSize(), 3, 9, 5);
     }
 
     @AfterAll

@@ -18,7 +18,6 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -39,13 +38,7 @@ class TaylorGradientTest {
         ModelConfig c = new ModelConfig("Qwen2ForCausalLM", 37, 16, 12, 2, 4, 2, 4, 1e-6, 10000.0, 64,
                 false, true, false, RopeStyle.HALF, 1, 2);
         model = LlamaModel.load(c, RandomModels.weights(c, 7), Device.cpu(), DataType.FLOAT64);
-        SplittableRandom r = new SplittableRandom(3);
-        windows = new int[2][5];
-        for (int[] w : windows) {
-            for (int t = 0; t < w.length; t++) {
-                w[t] = r.nextInt(c.vocabSize());
-            }
-        }
+        windows = TinyWindows.random(c.vocabSize(), 2, 5, 3);
     }
 
     @AfterAll
