@@ -7,6 +7,7 @@ import ai.hfprune.engine.recover.RecoveryListener;
 import ai.hfprune.engine.recover.RecoveryResult;
 import ai.hfprune.schemas.PruneTrigger;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 
@@ -102,8 +103,11 @@ final class PrunerRecovery {
         return gauges.computeIfAbsent(trigger.getModel().getName() + "|" + trigger.getCriterion(), k -> {
             Tags tags = Tags.of("model", trigger.getModel().getName(), "criterion", trigger.getCriterion());
             AtomicReference<Double>[] g = new AtomicReference[] {new AtomicReference<>(0.0), new AtomicReference<>(Double.NaN)};
-            meters.gauge("hfprune_recover_step", tags, g[0], AtomicReference::get);
-            meters.gauge("hfprune_recover_held_out_kl", tags, g[1], AtomicReference::get);
+            // strong references: Micrometer's gauges hold their object weakly, and a registry that outlives this
+            // service (a test reading it after stop, a dashboard) would read NaN once the values were collected
+            Gauge.builder("hfprune_recover_step", g[0], AtomicReference::get).tags(tags).strongReference(true).register(meters);
+            Gauge.builder("hfprune_recover_held_out_kl", g[1], AtomicReference::get).tags(tags).strongReference(true)
+                    .register(meters);
             return g;
         });
     }

@@ -40,6 +40,7 @@ import ai.hfprune.schemas.LayerScores;
 import ai.hfprune.schemas.PruneResult;
 import ai.hfprune.schemas.PruneStatus;
 import ai.hfprune.schemas.PruneTrigger;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
@@ -372,7 +373,9 @@ public final class PrunerService extends ServiceBase {
             Tags tags = Tags.of("model", trigger.getModel().getName(), "criterion", trigger.getCriterion());
             for (String name : List.of("perplexity", "kl", "top1", "parameters", "version")) {
                 AtomicReference<Double> value = new AtomicReference<>(Double.NaN);
-                meters.gauge("hfprune_prune_" + name, tags, value, AtomicReference::get);
+                // held strongly, as PrunerRecovery's: a weakly held value reads NaN once this service is collected
+                Gauge.builder("hfprune_prune_" + name, value, AtomicReference::get).tags(tags).strongReference(true)
+                        .register(meters);
                 g.put(name, value);
             }
             return g;

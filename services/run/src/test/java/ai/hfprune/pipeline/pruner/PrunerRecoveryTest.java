@@ -181,6 +181,7 @@ class PrunerRecoveryTest {
             assertSameWeights(engine.weights(), written.weights());
             assertTrue(Files.readString(Path.of(result.getOutputPath(), "prune-report.json")).contains("\"recovery\""));
         }
+        System.gc(); // the service is closed: its gauges must still read (Micrometer holds gauge objects weakly)
         assertEquals(STEPS, meters.get("hfprune_recover_steps").counter().count());
         assertEquals(STEPS, meters.get("hfprune_recover_step").gauge().value());
         assertEquals(expected.heldOutKlAfter(), meters.get("hfprune_recover_held_out_kl").gauge().value(), 1e-6);
