@@ -17,7 +17,7 @@ public final class GramAccumulator implements AutoCloseable {
     private final NDManager manager;
     private final NDArray[] mlp;
     private final NDArray[] attn;
-    /** null until a batch with gradients adds them; then every batch must (see {@link #drain}) */
+    /** null until a batch scored with a gradient criterion adds them: one scorer scores every batch with the same criteria */
     private NDArray[] mlpSensitivity;
     private NDArray[] attnSensitivity;
     private long tokens;
