@@ -36,18 +36,12 @@ final class ScorerProcesses implements AutoCloseable {
     }
 
     private void startOne(PipelineConfig config, Path logDir) throws IOException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx2g", "-XX:TieredStopAtLevel=1", "-Dai.djl.offline=true",
-                "-Dai.djl.pytorch.num_threads=" + System.getProperty("ai.djl.pytorch.num_threads", "1"),
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dorg.slf4j.simpleLogger.log.org.apache.kafka=error",
-                "-cp", System.getProperty("java.class.path")));
-        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("hfprune.")).sorted()
-                .forEach(k -> command.add("-D" + k + "=" + System.getProperty(k))); // where the assets are, among others
-        command.addAll(List.of(Main.class.getName(), "scorer"));
+        List<String> arguments = new ArrayList<>(List.of("scorer"));
         for (Map.Entry<String, String> e : config.asMap().entrySet()) {
-            command.add("--set");
-            command.add(e.getKey() + "=" + e.getValue());
+            arguments.add("--set");
+            arguments.add(e.getKey() + "=" + e.getValue());
         }
+        List<String> command = ChildJvm.command("2g", List.of(), arguments);
         Path log = logDir.resolve(config.get("instance.id") + ".log");
         Files.createDirectories(logDir);
         processes.add(new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start());

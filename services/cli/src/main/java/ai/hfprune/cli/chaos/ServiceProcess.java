@@ -1,6 +1,6 @@
 package ai.hfprune.cli.chaos;
 
-import ai.hfprune.cli.Main;
+import ai.hfprune.cli.ChildJvm;
 
 import java.io.IOException;
 import java.net.URI;
@@ -10,7 +10,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -46,17 +45,8 @@ final class ServiceProcess {
         this.readyUri = readyUri;
         this.metricsUri = metricsUri;
         this.log = logDir.resolve(name + ".log");
-        List<String> c = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx" + heap, "-XX:TieredStopAtLevel=1", "-Dai.djl.offline=true",
-                "-Dai.djl.pytorch.num_threads=" + System.getProperty("ai.djl.pytorch.num_threads", "1"),
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dorg.slf4j.simpleLogger.log.org.apache.kafka=error",
-                "-Dorg.slf4j.simpleLogger.showDateTime=true", "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
-                "-cp", System.getProperty("java.class.path")));
-        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("hfprune.")).sorted()
-                .forEach(k -> c.add("-D" + k + "=" + System.getProperty(k))); // where the assets are, among others
-        c.add(Main.class.getName());
-        c.addAll(arguments);
-        this.command = List.copyOf(c);
+        this.command = ChildJvm.command(heap, List.of("-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS"), arguments);
     }
 
     /** Starts (or starts again) the process; its output goes to the end of its log. */
