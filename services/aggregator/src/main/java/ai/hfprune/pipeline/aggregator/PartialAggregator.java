@@ -171,6 +171,9 @@ final class PartialAggregator extends ContextualProcessor<String, Arrival, Strin
             cov.setStatsWindows(cov.getStatsWindows() + g.windows);
             cov.setStatsBatches(cov.getStatsBatches() + g.batchIds.size());
             cov.setStatsGroups(cov.getStatsGroups() + 1);
+            if (g.withSensitivity()) {
+                cov.setStatsSensitivityTokens(cov.getStatsSensitivityTokens() + g.tokens);
+            }
         }
         if (change.dropped()) {
             cov.setStatsGroupsDropped(cov.getStatsGroupsDropped() + 1);

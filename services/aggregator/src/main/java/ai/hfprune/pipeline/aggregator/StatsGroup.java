@@ -27,6 +27,8 @@ final class StatsGroup {
     /** [matrix = 2·layer + (HEADS ? 1 : 0)][chunk]: the rows of each chunk received; end 0 = not received yet. */
     int[][] starts;
     int[][] ends;
+    /** Matrices whose first chunk carried output sensitivities: 0 or all of them, else the group is inconsistent. */
+    int sensitive;
 
     private StatsGroup(Status status, long tokens, long windows, List<String> batchIds, int[][] starts, int[][] ends) {
         this.status = status;
@@ -52,6 +54,11 @@ final class StatsGroup {
 
     boolean received(int matrix, int chunk) {
         return ends[matrix] != null && ends[matrix][chunk] > 0;
+    }
+
+    /** Whether every matrix's first chunk carried output sensitivities (the group's sums then include them). */
+    boolean withSensitivity() {
+        return sensitive == ends.length;
     }
 
     boolean allChunks() {
@@ -103,6 +110,7 @@ final class StatsGroup {
                         out.writeInt(g.ends[m][c]);
                     }
                 }
+                out.writeInt(g.sensitive);
                 out.flush();
                 return bytes.toByteArray();
             } catch (IOException e) {
@@ -136,7 +144,9 @@ final class StatsGroup {
                         }
                     }
                 }
-                return new StatsGroup(status, tokens, windows, ids, starts, ends);
+                StatsGroup g = new StatsGroup(status, tokens, windows, ids, starts, ends);
+                g.sensitive = in.available() > 0 ? in.readInt() : 0; // state written before the sensitivities had none
+                return g;
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

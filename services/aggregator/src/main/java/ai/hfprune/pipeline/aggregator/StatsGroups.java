@@ -16,6 +16,7 @@ import org.apache.kafka.streams.state.KeyValueStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -128,6 +129,9 @@ final class StatsGroups {
             groups.put(key, g); // a new group's claims stand
             return null;
         }
+        if (c.getOutputSensitivity().hasRemaining()) {
+            g.sensitive++;
+        }
         g.starts[m][c.getChunk()] = c.getRowStart();
         g.ends[m][c.getChunk()] = c.getRowEnd();
         c.setBatchIds(List.of()); // the group state has them
@@ -166,6 +170,9 @@ final class StatsGroups {
             if (!g.tiles(m, model.gramDim(m / 2, m % 2 == 0 ? Structure.MLP : Structure.HEADS))) {
                 return drop(mc, group, g, "the rows of its chunks of layer " + m / 2 + " do not cover the matrix once");
             }
+        }
+        if (g.sensitive != 0 && !g.withSensitivity()) {
+            return drop(mc, group, g, "output sensitivities came with " + g.sensitive + " of its " + g.ends.length + " matrices");
         }
         List<String> done = new ArrayList<>();
         try (KeyValueIterator<String, StatsPartial> it = pending.prefixScan(key + "|", KEYS)) {
@@ -209,8 +216,27 @@ final class StatsGroups {
         return keys.stream().map(k -> k.substring(groupKey.length() + 1)).toList();
     }
 
-    /** Adds a chunk into the sums chunks (of this aggregator's layout) that its packed range overlaps. */
+    /** Where the summed output sensitivities of a layer's structure are kept in {@link #SUMS}. */
+    private static String sensitivityKey(String mc, int layer, Structure structure) {
+        return mc + "|" + layer + "|" + structure + "|sensitivity";
+    }
+
+    /**
+     * Adds a chunk into the sums chunks (of this aggregator's layout) that its packed range overlaps, and its output
+     * sensitivities, if it carries them, into theirs.
+     */
     private void add(String mc, StatsPartial c) {
+        if (c.getOutputSensitivity().hasRemaining()) {
+            String key = sensitivityKey(mc, c.getLayer(), c.getStructure());
+            double[] s = GramChunks.fromBytes(c.getOutputSensitivity());
+            double[] total = sums.get(key);
+            if (total != null) {
+                for (int i = 0; i < s.length; i++) {
+                    s[i] += total[i];
+                }
+            }
+            sums.put(key, s);
+        }
         int dim = c.getDim();
         double[] values = GramChunks.fromBytes(c.getValues());
         long from = GramChunks.offset(dim, c.getRowStart());
@@ -235,8 +261,13 @@ final class StatsGroups {
         return layouts.computeIfAbsent(dim, d -> GramChunks.layout(d, chunkBytes));
     }
 
-    /** The chunks of a version's statistics, for calibration-stats: {@code cov} stands at that version. */
+    /**
+     * The chunks of a version's statistics, for calibration-stats: {@code cov} stands at that version. Each matrix's
+     * first chunk carries the summed output sensitivities when every folded group carried them (a sum over only some of
+     * the tokens would weigh the layers' errors by a different sample than the Gram matrices).
+     */
     int emit(String mc, CoverageSnapshot cov, ModelInfo model, Consumer<Output.Stats> out) {
+        boolean withSensitivity = cov.getStatsSensitivityTokens() == cov.getStatsTokens();
         int n = 0;
         for (int l = 0; l < model.numLayers(); l++) {
             for (Structure s : Structure.values()) {
@@ -253,6 +284,8 @@ final class StatsGroups {
                             .setLayer(l).setStructure(s).setDim(dim).setChunk(j).setChunks(layout.size())
                             .setRowStart(rows.start()).setRowEnd(rows.end()).setTokens(cov.getStatsTokens())
                             .setWindows(cov.getStatsWindows()).setValues(GramChunks.toBytes(values)).setScorerId("")
+                            .setOutputSensitivity(j == 0 && withSensitivity
+                                    ? GramChunks.toBytes(sums.get(sensitivityKey(mc, l, s))) : ByteBuffer.allocate(0))
                             .build();
                     out.accept(new Output.Stats(Keys.versionStats(cov.getModel(), cov.getCriterion(), cov.getVersion(), l, s, j), chunk));
                     n++;

@@ -18,8 +18,9 @@ import java.util.List;
 /**
  * Checks each raw stats chunk before it can touch any sum: Avro in the wire format with a known schema, the configured
  * model, a known criterion, the key model|criterion, a layer of the model, the side of that layer's Gram matrix, chunk
- * bounds inside it, a value for every packed element, finite values with a non-negative diagonal, and a group id,
- * batch ids, tokens and windows. Invalid records leave with their reason and origin in dead-letter headers; when the
+ * bounds inside it, a value for every packed element, finite values with a non-negative diagonal, output sensitivities
+ * (if any) only in a matrix's first chunk, one finite non-negative value per hidden dimension, and a group id, batch
+ * ids, tokens and windows. Invalid records leave with their reason and origin in dead-letter headers; when the
  * chunk's group can be named, a {@link Validated.LostChunk} follows, so the aggregator drops that group (which could
  * never be complete) instead of holding its batches.
  */
@@ -103,12 +104,38 @@ final class StatsValidator extends ContextualProcessor<String, byte[], String, V
         if (!GramChunks.diagonalNonNegative(values, dim, c.getRowStart(), c.getRowEnd())) {
             return "a diagonal element is negative (a Gram matrix's diagonal is a sum of squares)";
         }
+        String sensitivity = sensitivityProblem(c, model);
+        if (sensitivity != null) {
+            return sensitivity;
+        }
         if (!wellFormedId(c.getGroupId()) || c.getBatchIds().isEmpty() || c.getTokens() <= 0 || c.getWindows() <= 0) {
             return "group id, batch ids, windows and tokens must be set (got '" + c.getGroupId() + "', " + c.getBatchIds().size()
                     + " batch ids, " + c.getWindows() + ", " + c.getTokens() + ")";
         }
         if (c.getBatchIds().stream().anyMatch(b -> !wellFormedId(b)) || new HashSet<>(c.getBatchIds()).size() != c.getBatchIds().size()) {
             return "batch ids must be distinct, non-empty and without '|'";
+        }
+        return null;
+    }
+
+    /** Why the chunk's output sensitivities cannot be summed, or null (none, or a sound vector in a first chunk). */
+    private static String sensitivityProblem(StatsPartial c, ModelInfo model) {
+        int bytes = c.getOutputSensitivity().remaining();
+        if (bytes == 0) {
+            return null;
+        }
+        if (c.getRowStart() != 0) {
+            return "output sensitivities in a chunk whose rows start at " + c.getRowStart() + " (only a matrix's first chunk carries them)";
+        }
+        if (bytes != 8 * model.hiddenSize()) {
+            return "output sensitivities of " + bytes + " bytes, the model's hidden size " + model.hiddenSize() + " needs "
+                    + 8 * model.hiddenSize() + " (float64)";
+        }
+        double[] s = GramChunks.fromBytes(c.getOutputSensitivity());
+        for (int i = 0; i < s.length; i++) {
+            if (!(s[i] >= 0) || !Double.isFinite(s[i])) {
+                return "output sensitivity " + s[i] + " at index " + i + " is not a finite sum of squares";
+            }
         }
         return null;
     }

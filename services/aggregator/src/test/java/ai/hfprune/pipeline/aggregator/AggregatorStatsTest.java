@@ -42,7 +42,7 @@ class AggregatorStatsTest {
     private static final String SCOPE = "aggregator-stats-test";
     private static final ModelId MODEL = new ModelId("tiny", "abc123");
     /** 2 layers; MLP widths 3 and 2; 2 query heads of size 2: Gram sides 3, 4 (layer 0) and 2, 4 (layer 1). */
-    private static final ModelInfo INFO = new ModelInfo(MODEL, new LayerWidths(new int[] {3, 2}, new int[] {2, 2}, new int[] {1, 1}), 2);
+    private static final ModelInfo INFO = new ModelInfo(MODEL, new LayerWidths(new int[] {3, 2}, new int[] {2, 2}, new int[] {1, 1}), 2, 3);
     /** The scorers' chunks: two values each (one row of a side-4 matrix needs two chunks' worth: a chunk is one row then). */
     private static final long SCORER_CHUNK = 16;
     /** The aggregator's chunks: three values, so its layout differs from the scorers'. */
@@ -120,6 +120,21 @@ class AggregatorStatsTest {
             }
         }
         return out;
+    }
+
+    /** Output sensitivities of a layer's structure: {@code hidden} positive values, distinct per layer, structure and factor. */
+    private static double[] sensitivity(int layer, Structure s, double f) {
+        double[] v = new double[INFO.hiddenSize()];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = f * (1 + i + 10 * layer + (s == Structure.MLP ? 0 : 100));
+        }
+        return v;
+    }
+
+    /** The group with output sensitivities ({@link #sensitivity} times {@code f}) on each matrix's first chunk, as scorers send them. */
+    private static List<StatsPartial> withSensitivity(List<StatsPartial> group, double f) {
+        return group.stream().map(c -> c.getRowStart() != 0 ? c : StatsPartial.newBuilder(c)
+                .setOutputSensitivity(GramChunks.toBytes(sensitivity(c.getLayer(), c.getStructure(), f))).build()).toList();
     }
 
     private static ImportancePartial partial(String batch, int layer, Structure s, long tokens, String group) {
@@ -287,6 +302,81 @@ class AggregatorStatsTest {
         assertEquals(1.0, meters.counter("hfprune_aggregator_stats_groups", "outcome", "dropped").count());
         assertEquals(c.size() - 1.0, meters.counter("hfprune_aggregator_stats_duplicates_dropped").count(),
                 "the overlapping group's later chunks");
+    }
+
+    @Test
+    void outputSensitivitiesAreSummedWithTheirGroupsAndTheTriggerCarriesThemOnEachMatrixsFirstChunk() {
+        start(120);
+        withSensitivity(group("ga", List.of("a1", "a2"), 80, 1), 1).forEach(this::send);
+        withSensitivity(group("gb", List.of("b1"), 40, 10), 10).forEach(this::send);
+        sendBatch("a1", 40, "ga");
+        sendBatch("a2", 40, "ga");
+        sendBatch("b1", 40, "gb");
+
+        CoverageSnapshot s = triggers.readValue().getSnapshot();
+        assertEquals(120, s.getStatsTokens());
+        assertEquals(120, s.getStatsSensitivityTokens());
+        List<TestRecord<String, StatsPartial>> written = versionStats.readRecordsToList();
+        assertStats(assemble(written, 1), 11);
+        int carried = 0;
+        for (TestRecord<String, StatsPartial> r : written) {
+            StatsPartial c = r.value();
+            if (c.getRowStart() == 0) {
+                assertArrayEquals(sensitivity(c.getLayer(), c.getStructure(), 11), GramChunks.fromBytes(c.getOutputSensitivity()), 0.0,
+                        "layer " + c.getLayer() + " " + c.getStructure());
+                carried++;
+            } else {
+                assertEquals(0, c.getOutputSensitivity().remaining(), "only a matrix's first chunk carries them");
+            }
+        }
+        assertEquals(4, carried, "every matrix");
+    }
+
+    /** A sum over some of the groups only would weigh the errors by another sample than the Gram matrices: none travel. */
+    @Test
+    void aVersionWithAGroupWithoutSensitivitiesCarriesNone() {
+        start(80);
+        withSensitivity(group("ga", List.of("a1"), 40, 1), 1).forEach(this::send);
+        group("gb", List.of("b1"), 40, 10).forEach(this::send);
+        sendBatch("a1", 40, "ga");
+        sendBatch("b1", 40, "gb");
+
+        CoverageSnapshot s = triggers.readValue().getSnapshot();
+        assertEquals(80, s.getStatsTokens());
+        assertEquals(40, s.getStatsSensitivityTokens());
+        List<TestRecord<String, StatsPartial>> written = versionStats.readRecordsToList();
+        assertStats(assemble(written, 1), 11);
+        assertTrue(written.stream().noneMatch(r -> r.value().getOutputSensitivity().hasRemaining()));
+    }
+
+    @Test
+    void badSensitivitiesAreDeadLetteredAndAGroupCarryingThemOnSomeMatricesIsDropped() {
+        start(40);
+        StatsPartial first = withSensitivity(group("bad", List.of("x1"), 40, 1), 1).get(0);
+        StatsPartial second = group("bad", List.of("x1"), 40, 1).get(1);
+        assertEquals(0, first.getRowStart());
+        assertTrue(second.getRowStart() > 0);
+        send(StatsPartial.newBuilder(second).setOutputSensitivity(first.getOutputSensitivity()).build());
+        send(StatsPartial.newBuilder(first).setOutputSensitivity(ByteBuffer.wrap(new byte[16])).build());
+        double[] negative = sensitivity(0, Structure.MLP, 1);
+        negative[2] = -1;
+        send(StatsPartial.newBuilder(first).setOutputSensitivity(GramChunks.toBytes(negative)).build());
+        List<String> reasons = deadLetters.readRecordsToList().stream()
+                .map(r -> DeadLetters.header(r.headers(), DeadLetters.REASON)).toList();
+        assertEquals(3, reasons.size(), reasons.toString());
+        assertTrue(reasons.get(0).contains("only a matrix's first chunk"), reasons.get(0));
+        assertTrue(reasons.get(1).contains("hidden size 3"), reasons.get(1));
+        assertTrue(reasons.get(2).contains("-1.0 at index 2"), reasons.get(2));
+
+        List<StatsPartial> mixed = new ArrayList<>(group("gm", List.of("m1"), 40, 1));
+        mixed.set(0, withSensitivity(mixed, 1).get(0)); // the first matrix carries them, the others not
+        mixed.forEach(this::send);
+        sendBatch("m1", 40, "gm");
+        CoverageSnapshot s = triggers.readValue().getSnapshot();
+        assertEquals(40, s.getTokens());
+        assertEquals(0, s.getStatsTokens(), "the inconsistent group is dropped whole");
+        assertEquals(0, s.getStatsSensitivityTokens());
+        assertEquals(2, s.getStatsGroupsDropped(), "'bad' and 'gm'");
     }
 
     @Test

@@ -37,7 +37,7 @@ class AggregatorTopologyTest {
     private static final String SCOPE = "aggregator-topology-test";
     private static final ModelId MODEL = new ModelId("tiny", "abc123");
     /** 2 layers; MLP widths 3 and 2; 2 query heads each. */
-    private static final ModelInfo INFO = new ModelInfo(MODEL, new LayerWidths(new int[] {3, 2}, new int[] {2, 2}, new int[] {1, 1}), 2);
+    private static final ModelInfo INFO = new ModelInfo(MODEL, new LayerWidths(new int[] {3, 2}, new int[] {2, 2}, new int[] {1, 1}), 2, 3);
 
     @TempDir
     Path stateDir;

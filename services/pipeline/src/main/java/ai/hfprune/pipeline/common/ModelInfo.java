@@ -9,13 +9,15 @@ import ai.hfprune.schemas.Structure;
 /**
  * The model a service is configured for: its identity, and the widths every partial of it must have.
  *
- * @param headDim the attention head size: o_proj's input, whose Gram statistics travel, is heads × head_dim wide
+ * @param headDim    the attention head size: o_proj's input, whose Gram statistics travel, is heads × head_dim wide
+ * @param hiddenSize the residual stream's width: the length of a layer's output sensitivities
  */
-public record ModelInfo(ModelId id, LayerWidths widths, int headDim) {
+public record ModelInfo(ModelId id, LayerWidths widths, int headDim, int hiddenSize) {
 
     public static ModelInfo of(CheckpointFiles checkpoint) {
         return new ModelInfo(new ModelId(checkpoint.name(), checkpoint.sha256()),
-                WeightCheck.layerWidths(checkpoint.config(), checkpoint.weights()), checkpoint.config().headDim());
+                WeightCheck.layerWidths(checkpoint.config(), checkpoint.weights()), checkpoint.config().headDim(),
+                checkpoint.config().hiddenSize());
     }
 
     public int numLayers() {

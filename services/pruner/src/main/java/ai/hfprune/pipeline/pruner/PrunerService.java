@@ -280,7 +280,8 @@ public final class PrunerService extends ServiceBase {
                 .setCompensation(compensation.id()).setStatsTokens(0);
         try {
             GramStats stats = compensation.usesStats() ? statsReader.read(trigger) : null; // first: fails fast
-            result.setStatsTokens(stats == null ? 0 : stats.tokens());
+            result.setStatsTokens(stats == null ? 0 : stats.tokens())
+                    .setOutputErrorsWeighed(compensation == Compensation.OBS && stats.hasSensitivity());
             Scores scores = Finalizer.finalize(partial(trigger), dense, 0);
             PrunedModel pruned = Pruner.prune(checkpoint, scores, options);
             pruned = compensation.apply(checkpoint.config(), checkpoint.weights(), pruned, stats, damping);

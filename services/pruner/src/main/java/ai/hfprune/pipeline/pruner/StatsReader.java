@@ -123,12 +123,18 @@ public final class StatsReader {
         return assemble(chunks, s, version);
     }
 
-    /** The full symmetric matrices from the packed chunks, each matrix checked to be covered exactly once. */
+    /**
+     * The full symmetric matrices from the packed chunks, each matrix checked to be covered exactly once, with the
+     * output sensitivities when the version carries them (on every matrix's first chunk, or on none).
+     */
     private GramStats assemble(Map<String, StatsPartial> chunks, CoverageSnapshot s, int version) {
         int layers = model.numLayers();
         double[][] mlp = new double[layers][];
         double[][] attn = new double[layers][];
         int[][] rows = new int[2 * layers][];
+        double[][] mlpSensitivity = new double[layers][];
+        double[][] attnSensitivity = new double[layers][];
+        int sensitive = 0;
         for (StatsPartial c : chunks.values()) {
             int l = c.getLayer();
             int dim = l < layers ? model.gramDim(l, c.getStructure()) : -1;
@@ -142,6 +148,10 @@ public final class StatsReader {
                 target[l] = new double[dim * dim];
             }
             GramChunks.unpack(GramChunks.fromBytes(c.getValues()), dim, c.getRowStart(), c.getRowEnd(), target[l]);
+            if (c.getOutputSensitivity().hasRemaining()) {
+                (c.getStructure() == Structure.MLP ? mlpSensitivity : attnSensitivity)[l] = GramChunks.fromBytes(c.getOutputSensitivity());
+                sensitive++;
+            }
             int m = 2 * l + (c.getStructure() == Structure.MLP ? 0 : 1);
             if (rows[m] == null) {
                 rows[m] = new int[1];
@@ -157,6 +167,13 @@ public final class StatsReader {
                 }
             }
         }
-        return new GramStats(s.getStatsTokens(), s.getStatsWindows(), mlp, attn);
+        if (sensitive == 0) {
+            return new GramStats(s.getStatsTokens(), s.getStatsWindows(), mlp, attn);
+        }
+        if (sensitive != 2 * layers) {
+            throw new HfpruneException("the calibration statistics of version " + version + " carry output sensitivities for "
+                    + sensitive + " of their " + 2 * layers + " matrices");
+        }
+        return new GramStats(s.getStatsTokens(), s.getStatsWindows(), mlp, attn, mlpSensitivity, attnSensitivity);
     }
 }

@@ -205,8 +205,9 @@ public final class PipelineRun implements AutoCloseable {
             s.append(String.format("compensation: least-squares refit of down_proj and o_proj on %d calibration tokens%n",
                     r.getStatsTokens()));
         } else if ("obs".equals(r.getCompensation())) {
-            s.append(String.format("compensation: the cut chosen by the refit's error (greedy OBS), then the least-squares refit of"
-                    + " down_proj and o_proj, on %d calibration tokens%n", r.getStatsTokens()));
+            s.append(String.format("compensation: the cut chosen by the refit's error (greedy OBS%s), then the least-squares refit"
+                    + " of down_proj and o_proj, on %d calibration tokens%n",
+                    r.getOutputErrorsWeighed() ? ", output errors weighed by their sensitivities" : "", r.getStatsTokens()));
         }
         if (r.getStatus() != PruneStatus.FAILED) {
             s.append(String.format("parameters: %,d -> %,d (%.1f%%)%n", r.getParamsBefore(), r.getParamsAfter(),

@@ -91,6 +91,7 @@ class PipelineEndToEndTest {
             assertNotNull(trigger);
             PipelineEquivalence.assertSameSums(expected.partial(), trigger.getSnapshot());
             assertEquals(expected.stats().tokens(), trigger.getSnapshot().getStatsTokens());
+            assertEquals(expected.stats().tokens(), trigger.getSnapshot().getStatsSensitivityTokens());
             assertEquals(0, trigger.getSnapshot().getStatsGroupsDropped());
             PipelineEquivalence.assertSameStats(expected.stats(), new StatsReader(bootstrap, Topics.of(config), ModelInfo.of(checkpoint),
                     30_000).read(trigger));
@@ -114,6 +115,29 @@ class PipelineEndToEndTest {
     @Test
     void twoScorersOnFourPartitionsEqualTheSingleProcessCommands(@TempDir Path out) throws Exception {
         assertPipelineEqualsSingleProcess(broker.bootstrapServers(), out, checkpoint, model, expected);
+    }
+
+    /**
+     * {@code prune.compensate=obs}: the cut chosen by the refit's error, weighed by the output sensitivities the scorers
+     * sent beside the Gram sums, then the refit: the model equals {@code hfprune prune --compensate obs}'s.
+     */
+    @Test
+    void theRefitAwareCutThroughThePipelineWeighsTheOutputErrorsAsPruneDoes(@TempDir Path out) throws Exception {
+        PipelineConfig config = PipelineEquivalence.config(broker.bootstrapServers(), out).with("prune.compensate", "obs");
+        try (PipelineRun run = PipelineRun.start(config, checkpoint, 1, false, line -> { })) {
+            PruneResult result = run.awaitResults(Duration.ofMinutes(5)).get(0);
+            assertEquals(PruneStatus.WRITTEN, result.getStatus(), result.getError());
+            assertEquals("obs", result.getCompensation());
+            assertTrue(result.getOutputErrorsWeighed());
+            assertTrue(PipelineRun.describe(result).contains("output errors weighed by their sensitivities"), PipelineRun.describe(result));
+            Path written = Path.of(result.getOutputPath());
+            com.fasterxml.jackson.databind.JsonNode report = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(written.resolve("prune-report.json").toFile());
+            assertTrue(report.at("/compensation/output_errors_weighed").asBoolean(false), report.toString());
+            try (Checkpoint pruned = Checkpoint.open(written)) {
+                PipelineEquivalence.assertSameCompensatedModel(checkpoint, model, expected, config, pruned, out.resolve("reference"));
+            }
+        }
     }
 
     /**

@@ -3,7 +3,6 @@ package ai.hfprune.pipeline.e2e;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramAccumulator;
 import ai.hfprune.engine.compensate.GramStats;
-import ai.hfprune.engine.compensate.Refit;
 import ai.hfprune.engine.data.CalibrationData;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.Finalizer;
@@ -92,15 +91,21 @@ final class PipelineEquivalence {
 
     /**
      * The Gram sums through Kafka equal the single-process ones: relative error ≤ 1e-6 per matrix (Frobenius) and per
-     * element, relative to √(G_ii·G_jj), the bound of |G_ij|.
+     * element, relative to √(G_ii·G_jj), the bound of |G_ij|; the output sensitivities (the reference scores entropy,
+     * so it has them) within 1e-6 per element.
      */
     static void assertSameStats(GramStats expected, GramStats actual) {
         assertEquals(expected.tokens(), actual.tokens());
         assertEquals(expected.windows(), actual.windows());
         assertEquals(expected.numLayers(), actual.numLayers());
+        assertTrue(expected.hasSensitivity() && actual.hasSensitivity(), "the output sensitivities travel with the Gram sums");
         for (int l = 0; l < expected.numLayers(); l++) {
             assertSameGram(expected.mlp()[l], actual.mlp()[l], "layer " + l + " MLP Gram");
             assertSameGram(expected.attn()[l], actual.attn()[l], "layer " + l + " attention Gram");
+            assertRelativelyClose(expected.mlpOutputSensitivity()[l], Arrays.stream(actual.mlpOutputSensitivity()[l]).boxed().toList(),
+                    "layer " + l + " MLP output sensitivity");
+            assertRelativelyClose(expected.attnOutputSensitivity()[l], Arrays.stream(actual.attnOutputSensitivity()[l]).boxed().toList(),
+                    "layer " + l + " attention output sensitivity");
         }
     }
 
@@ -123,18 +128,19 @@ final class PipelineEquivalence {
     }
 
     /**
-     * The model the pipeline wrote equals {@code hfprune prune --compensate lstsq} on the same windows and batches
-     * (refit, then exported as that command exports it, into {@code scratch}): every tensor within float32 rounding
-     * (a few units in the last place of the tensor's largest value).
+     * The model the pipeline wrote equals {@code hfprune prune --compensate <config's prune.compensate>} on the same
+     * windows and batches (compensated, then exported as that command exports it, into {@code scratch}): every tensor
+     * within float32 rounding (a few units in the last place of the tensor's largest value).
      */
     static void assertSameCompensatedModel(Checkpoint checkpoint, LlamaModel model, Reference expected, PipelineConfig config,
                                            Checkpoint written, Path scratch) {
         Scores scores = Finalizer.finalize(expected.partial(), model, 0);
         PrunedModel pruned = Pruner.prune(checkpoint, scores,
                 PruneOptions.uniform(config.getDouble("prune.mlp.ratio"), config.getDouble("prune.attn.ratio")));
-        PrunedModel refit = Refit.apply(checkpoint.weights(), pruned, expected.stats(), config.damping());
+        Compensation compensation = Compensation.parse(config.compensation());
+        PrunedModel refit = compensation.apply(checkpoint.config(), checkpoint.weights(), pruned, expected.stats(), config.damping());
         PruneReport report = PruneReport.of(checkpoint, scores, SEQ_LEN, refit);
-        report.setCompensation(Compensation.LSTSQ, config.damping(), expected.stats());
+        report.setCompensation(compensation, config.damping(), expected.stats());
         HfExport.save(checkpoint, refit, report, scratch, new HfExport.Options(2L << 30, false), n -> { });
         Path uncompensated = scratch.resolveSibling(scratch.getFileName() + "-uncompensated");
         HfExport.save(checkpoint, pruned, PruneReport.of(checkpoint, scores, SEQ_LEN, pruned), uncompensated,

@@ -14,6 +14,7 @@ import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.Serializer;
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -25,6 +26,8 @@ import java.util.Set;
  * Sends the Gram statistics of one scorer group (the batches of one transaction) as {@link StatsPartial} chunks on
  * {@link Topics#statsPartials}, into the producer's open transaction: per criterion of the group, per layer, per
  * structure, the packed upper triangle cut into chunks of at most {@code stats.chunk.bytes} ({@link GramChunks}).
+ * When the group was scored with a gradient criterion, each matrix's first chunk also carries the structure's output
+ * sensitivities (a hidden-size vector), which the pruner's OBS selection weighs the output errors by.
  * Records are built one at a time, so a large model's group never exists twice in memory.
  */
 final class StatsSender {
@@ -83,7 +86,10 @@ final class StatsSender {
             byte[] key = Keys.modelCriterion(model.id(), criterion.id()).getBytes(StandardCharsets.UTF_8);
             for (int layer = 0; layer < stats.numLayers(); layer++) {
                 for (Structure structure : Structure.values()) {
-                    double[] full = structure == Structure.MLP ? stats.mlp()[layer] : stats.attn()[layer];
+                    boolean mlp = structure == Structure.MLP;
+                    double[] full = mlp ? stats.mlp()[layer] : stats.attn()[layer];
+                    ByteBuffer sensitivity = !stats.hasSensitivity() ? ByteBuffer.allocate(0)
+                            : GramChunks.toBytes(mlp ? stats.mlpOutputSensitivity()[layer] : stats.attnOutputSensitivity()[layer]);
                     int dim = structure == Structure.MLP ? stats.mlpDim(layer) : stats.attnDim(layer);
                     List<GramChunks.Rows> layout = GramChunks.layout(dim, chunkBytes);
                     for (int c = 0; c < layout.size(); c++) {
@@ -95,9 +101,10 @@ final class StatsSender {
                                 .setDim(dim).setChunk(c).setChunks(layout.size()).setRowStart(rows.start()).setRowEnd(rows.end())
                                 .setTokens(stats.tokens()).setWindows(stats.windows())
                                 .setValues(GramChunks.toBytes(packed)).setScorerId(instanceId)
+                                .setOutputSensitivity(c == 0 ? sensitivity : ByteBuffer.allocate(0))
                                 .build();
                         producer.send(new ProducerRecord<>(topic, key, serializer.serialize(topic, chunk)));
-                        valueBytes += 8L * packed.length;
+                        valueBytes += 8L * packed.length + (c == 0 ? sensitivity.remaining() : 0);
                         afterChunk.sent(++chunksSent);
                     }
                 }
