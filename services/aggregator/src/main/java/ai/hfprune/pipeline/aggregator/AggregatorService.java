@@ -91,8 +91,12 @@ public final class AggregatorService extends ServiceBase {
             // under exactly_once_v2 every commit is a transaction: Kafka's 100 ms default cost this 2-core machine a
             // tenth of a pipeline run's CPU (bench pipeline); triggers come minutes apart, so a second of latency is free
             props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.getLong("aggregator.commit.interval.ms"));
-            streams = new KafkaStreams(AggregatorTopology.build(topics, models, config.getLong("coverage.min.tokens"),
-                    config.getLong("coverage.every.tokens"), config.statsChunkBytes(), config.recordMaxBytes(), meters, config.instanceId()), props);
+            StateStores.Choice stores = StateStores.choose(config, models, Runtime.getRuntime().maxMemory());
+            LOG.info("aggregator {}: state in {} ({}; bound {} bytes)", config.instanceId(), stores.inMemory() ? "memory" : "RocksDB",
+                    stores.reason(), stores.boundBytes());
+            streams = new KafkaStreams(AggregatorTopology.build(topics, models, new Thresholds(config.getLong("coverage.min.tokens"),
+                    config.getLong("coverage.every.tokens")), config.statsChunkBytes(), config.recordMaxBytes(), meters, config.instanceId(),
+                    stores.supplier()), props);
             streamsMetrics = new KafkaStreamsMetrics(streams);
             streamsMetrics.bindTo(meters);
             streams.setUncaughtExceptionHandler(e -> {

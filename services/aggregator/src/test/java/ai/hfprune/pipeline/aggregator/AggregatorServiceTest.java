@@ -41,7 +41,8 @@ class AggregatorServiceTest {
         // a prefix of this test's own: the folder is found by the application id Kafka Streams names inside it, as
         // other builds on the machine make folders of the same pattern meanwhile
         String prefix = "state-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime() + ".";
-        PipelineConfig config = fixture.config(prefix); // state.dir empty: a temporary folder
+        PipelineConfig config = fixture.config(prefix) // state.dir empty: a temporary folder, which RocksDB fills
+                .with("aggregator.state.store", "rocksdb");
         Topics topics = Topics.of(config);
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, fixture.kafka.bootstrapServers()))) {
             topics.createAll(admin, 1, (short) 1);

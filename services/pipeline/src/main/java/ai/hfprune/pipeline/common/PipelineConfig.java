@@ -71,6 +71,10 @@ public final class PipelineConfig {
         setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
         setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
         setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder, deleted when the aggregator stops");
+        setting("aggregator.state.store", "auto",
+                "where the aggregator keeps its state: memory (on the heap; a restart after kill -9 restores it from the changelogs"
+                + " without wiping and reopening local stores: faster), rocksdb (on disk, any size), or auto: memory when the state's"
+                + " bound for the configured models fits in a quarter of the heap, else rocksdb (see Fast recovery)");
         setting("scorer.commit.interval.ms", "1000",
                 "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
         setting("aggregator.commit.interval.ms", "1000",
@@ -281,7 +285,17 @@ public final class PipelineConfig {
         sessionTimeoutMillis();
         statsFlushTokens();
         prunerStatsTimeoutMillis();
+        aggregatorStateStore();
         return this;
+    }
+
+    /** {@code aggregator.state.store}: auto, memory or rocksdb. */
+    public String aggregatorStateStore() {
+        String store = get("aggregator.state.store").strip();
+        if (!List.of("auto", "memory", "rocksdb").contains(store)) {
+            throw new HfpruneException("setting aggregator.state.store: '" + store + "' is none of auto, memory, rocksdb");
+        }
+        return store;
     }
 
     /**
