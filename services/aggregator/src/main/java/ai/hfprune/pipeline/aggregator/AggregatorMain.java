@@ -16,7 +16,7 @@ public final class AggregatorMain {
     }
 
     public static ServiceProcess<CheckpointFiles> process() {
-        return new ServiceProcess<>("aggregator", CheckpointFiles::open, (config, topics, model, metrics) -> {
+        return new ServiceProcess<>("aggregator", CheckpointFiles::open, false, (config, topics, model, metrics) -> {
             AggregatorService service = new AggregatorService(config, topics, List.of(ModelInfo.of(model)), metrics.registry());
             service.start();
             service.serveQueries(metrics);

@@ -16,7 +16,7 @@ public final class SamplerMain {
     }
 
     public static ServiceProcess<CheckpointFiles> process(boolean follow) {
-        return new ServiceProcess<>("sampler", CheckpointFiles::open, (config, topics, model, metrics) -> {
+        return new ServiceProcess<>("sampler", CheckpointFiles::open, false, (config, topics, model, metrics) -> {
             if (config.get("data").isBlank()) {
                 throw new HfpruneException("the calibration data are required for the sampler (HFPRUNE_DATA or --set data=FILES)");
             }

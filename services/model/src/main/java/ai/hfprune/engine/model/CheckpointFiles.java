@@ -132,6 +132,43 @@ public class CheckpointFiles implements AutoCloseable {
         return sha256;
     }
 
+    /**
+     * Takes the identity an operator declared ({@code model.sha256}) for a process that never reads the weights (the
+     * aggregator, the sampler), so that even its first start on a machine without a cached digest reads no weight
+     * byte. A cached digest of these files as they are now that disagrees is an error: the files changed, or the
+     * setting names another checkpoint. Without one the declaration is taken as it is; the processes that load the
+     * weights check it ({@link #verifySha256}), so a wrong one stops the scorers and the pruner before any work.
+     */
+    public synchronized void declareSha256(String declared) {
+        String id = checkedDigest(declared);
+        Optional<String> cached = DigestCache.configured().flatMap(c -> c.lookup(weightFiles));
+        if (cached.isPresent() && !cached.get().equals(id)) {
+            throw new HfpruneException("model.sha256 is " + id + " but the digest cache knows " + path + " as it is now as "
+                    + cached.get() + ": the setting names another checkpoint, or the files changed");
+        }
+        sha256 = id;
+    }
+
+    /** Checks a declared identity ({@code model.sha256}) against the weights' digest (cached or computed). */
+    public void verifySha256(String declared) {
+        String id = checkedDigest(declared);
+        String actual = sha256();
+        if (!actual.equals(id)) {
+            throw new HfpruneException("model.sha256 is " + id + " but the weights of " + path + " digest to " + actual
+                    + ": the setting names another checkpoint, or the files changed");
+        }
+    }
+
+    /** A sha256 as 64 lower-case hexadecimal digits, or an error that says what it is not. */
+    public static String checkedDigest(String declared) {
+        String id = declared.strip();
+        if (!id.matches("[0-9a-f]{64}")) {
+            throw new HfpruneException("model.sha256 must be 64 lower-case hexadecimal digits (the sha256 that `hfprune score`"
+                    + " prints and every record carries), got '" + declared + "'");
+        }
+        return id;
+    }
+
     /** Reads every weight byte. */
     private String digest() {
         try {

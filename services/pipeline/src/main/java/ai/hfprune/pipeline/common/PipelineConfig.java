@@ -1,6 +1,7 @@
 package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.model.CheckpointFiles;
 import ai.hfprune.engine.prune.Allocation;
 import ai.hfprune.engine.prune.PruneOptions;
 
@@ -71,6 +72,10 @@ public final class PipelineConfig {
         setting("eval.data", "", "held-out text for the pruner's evaluation; empty: TinyStories valid-hf-head.txt");
         setting("eval.max.windows", "16", "evaluation windows (of seq.len tokens)");
         setting("state.dir", "", "Kafka Streams state folder; empty: a temporary folder, deleted when the aggregator stops");
+        setting("model.sha256", "",
+                "the model's identity, declared: the aggregator and the sampler take it without reading a weight byte even where no"
+                + " digest is cached; the scorers and the pruner check it against the weights and refuse to start on a mismatch;"
+                + " empty: every process learns it from the digest cache or the weights");
         setting("aggregator.state.store", "auto",
                 "where the aggregator keeps its state: memory (on the heap; a restart after kill -9 restores it from the changelogs"
                 + " without wiping and reopening local stores: faster), rocksdb (on disk, any size), or auto: memory when the state's"
@@ -286,6 +291,9 @@ public final class PipelineConfig {
         statsFlushTokens();
         prunerStatsTimeoutMillis();
         aggregatorStateStore();
+        if (!get("model.sha256").isBlank()) {
+            CheckpointFiles.checkedDigest(get("model.sha256"));
+        }
         return this;
     }
 

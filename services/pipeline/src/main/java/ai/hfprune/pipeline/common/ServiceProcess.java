@@ -1,6 +1,7 @@
 package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.model.CheckpointFiles;
 import org.apache.kafka.clients.admin.Admin;
 
 import java.io.PrintWriter;
@@ -23,7 +24,7 @@ import java.util.function.Function;
  * @param <M> what the service opens the model as: the PyTorch-free {@code CheckpointFiles} (aggregator, sampler) or
  *            the loadable {@code Checkpoint} (scorer, pruner)
  */
-public final class ServiceProcess<M extends AutoCloseable> {
+public final class ServiceProcess<M extends CheckpointFiles> {
 
     /** Starts the service on the opened model (its health is then watched). */
     public interface Starter<M> {
@@ -32,11 +33,18 @@ public final class ServiceProcess<M extends AutoCloseable> {
 
     private final String name;
     private final Function<Path, M> open;
+    private final boolean readsWeights;
     private final Starter<M> starter;
 
-    public ServiceProcess(String name, Function<Path, M> open, Starter<M> starter) {
+    /**
+     * @param readsWeights whether the service loads the weights (scorer, pruner): a declared {@code model.sha256} is
+     *                     then checked against their digest; otherwise (aggregator, sampler) it is taken without
+     *                     reading them ({@link CheckpointFiles#declareSha256})
+     */
+    public ServiceProcess(String name, Function<Path, M> open, boolean readsWeights, Starter<M> starter) {
         this.name = name;
         this.open = open;
+        this.readsWeights = readsWeights;
         this.starter = starter;
     }
 
@@ -55,6 +63,12 @@ public final class ServiceProcess<M extends AutoCloseable> {
         }
         M model = open.apply(Path.of(config.get("model")));
         try (model; MetricsServer metrics = MetricsServer.of(config)) {
+            String declared = config.get("model.sha256");
+            if (!declared.isBlank() && readsWeights) {
+                model.verifySha256(declared);
+            } else if (!declared.isBlank()) {
+                model.declareSha256(declared);
+            }
             PipelineService service = starter.start(config, topics, model, metrics);
             metrics.watch(service);
             out.printf("%s running against %s; metrics %s%n", name, config.get("bootstrap.servers"),

@@ -11,7 +11,7 @@ public final class PrunerMain {
     }
 
     public static ServiceProcess<Checkpoint> process() {
-        return new ServiceProcess<>("pruner", Checkpoint::open, (config, topics, model, metrics) -> {
+        return new ServiceProcess<>("pruner", Checkpoint::open, true, (config, topics, model, metrics) -> {
             PrunerService service = new PrunerService(config, topics, model, metrics.registry(), System.out::println);
             service.start();
             return service;

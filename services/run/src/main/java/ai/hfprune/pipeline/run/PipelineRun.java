@@ -72,6 +72,9 @@ public final class PipelineRun implements AutoCloseable {
             throw new HfpruneException("--scorers must be at least 1, got " + scorerCount);
         }
         PrunerService.checkSettings(config, checkpoint); // every setting, prune.* included, before the broker starts
+        if (!config.get("model.sha256").isBlank()) {
+            checkpoint.verifySha256(config.get("model.sha256")); // this process loads the weights: it checks a declared identity
+        }
         cfg = config;
         if (cfg.get("bootstrap.servers").isBlank()) {
             progress.accept("starting the embedded Kafka broker (KRaft, single node)");

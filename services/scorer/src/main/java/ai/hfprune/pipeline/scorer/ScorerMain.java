@@ -11,7 +11,7 @@ public final class ScorerMain {
     }
 
     public static ServiceProcess<Checkpoint> process() {
-        return new ServiceProcess<>("scorer", Checkpoint::open, (config, topics, model, metrics) -> {
+        return new ServiceProcess<>("scorer", Checkpoint::open, true, (config, topics, model, metrics) -> {
             ScorerService service = new ScorerService(config, topics, model, metrics.registry());
             service.start();
             return service;
