@@ -10,8 +10,6 @@ import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
-import ai.hfprune.pipeline.common.ClientConfigs;
-import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
@@ -23,17 +21,12 @@ import ai.hfprune.schemas.Structure;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
-import org.apache.kafka.clients.consumer.CloseOptions;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
@@ -47,8 +40,6 @@ import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.InvalidRecordException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.errors.WakeupException;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -137,7 +128,8 @@ public final class ScorerService extends ServiceBase {
     public static final int MAX_SCORING_ATTEMPTS = 5;
     public static final int MAX_CONSECUTIVE_GIVE_UPS = 3;
 
-    private static final Logger LOG = LoggerFactory.getLogger(ScorerService.class);
+    /** The scorer's logger; its parts log through it too, so that every log line of a scorer names this class. */
+    static final Logger LOG = LoggerFactory.getLogger(ScorerService.class);
     private static final Duration POLL = Duration.ofMillis(500);
     private static final int MAX_POLL_RECORDS = 8;
     private static final int MAX_POLL_INTERVAL_MS = 30 * 60 * 1000;
@@ -146,7 +138,6 @@ public final class ScorerService extends ServiceBase {
     private final Topics topics;
     private final ModelInfo model;
     private final String instanceId;
-    private final MeterRegistry meters;
     private final LlamaModel llama;
     private final ImportanceScorer scorer;
     private final TokenBatchValidator validator;
@@ -177,9 +168,7 @@ public final class ScorerService extends ServiceBase {
     private final long commitIntervalNanos;
 
     private Thread thread;
-    private volatile KafkaConsumer<byte[], byte[]> consumer;
-    private volatile KafkaProducer<byte[], byte[]> producer;
-    private final List<KafkaClientMetrics> clientMetrics = new ArrayList<>();
+    private final ScorerClients clients;
     /** Failed attempts per partition:offset of the record being retried (both threads update it). */
     private final Map<String, Integer> attempts = new ConcurrentHashMap<>();
     private final AtomicInteger consecutiveGiveUps = new AtomicInteger();
@@ -207,7 +196,6 @@ public final class ScorerService extends ServiceBase {
     public ScorerService(PipelineConfig config, Topics topics, Checkpoint checkpoint, MeterRegistry meters) {
         this.config = config;
         this.topics = topics;
-        this.meters = meters;
         if (config.get("bootstrap.servers").isBlank()) {
             throw new HfpruneException("bootstrap.servers is not set");
         }
@@ -246,6 +234,7 @@ public final class ScorerService extends ServiceBase {
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
         this.scorer = new ImportanceScorer(llama);
         this.gram = withStats ? new GramAccumulator(llama.manager(), model.numLayers()) : null;
+        this.clients = new ScorerClients(config, instanceId, meters, withStats, MAX_POLL_RECORDS, MAX_POLL_INTERVAL_MS);
     }
 
     /** Replaces the retry backoff (before {@link #start()}; tests use milliseconds). */
@@ -288,7 +277,7 @@ public final class ScorerService extends ServiceBase {
     public boolean stop(Duration timeout) {
         stopping = true;
         stopSignal.countDown();
-        KafkaConsumer<byte[], byte[]> c = consumer;
+        KafkaConsumer<byte[], byte[]> c = clients.consumer();
         if (c != null) {
             try {
                 c.wakeup(); // breaks a poll; the only consumer method safe from another thread
@@ -378,16 +367,17 @@ public final class ScorerService extends ServiceBase {
         return Optional.ofNullable(failure.get());
     }
 
+    /** The consumer's settings: a static member of the scorers' group (its {@code group.instance.id} is {@code instance.id}). */
+    Map<String, Object> consumerConfig() {
+        return clients.consumerConfig();
+    }
+
     // ---------------------------------------------------------------------------------------------
 
     private void run() {
         boolean crashed = false;
         try {
-            producer = newProducer();
-            producer.initTransactions(); // fences an older instance with our id, aborts its open transaction
-            consumer = new KafkaConsumer<>(consumerConfig(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
-            bind(new KafkaClientMetrics(consumer));
-            consumer.subscribe(List.of(topics.calibrationBatches.name()), new ConsumerRebalanceListener() {
+            clients.open(topics.calibrationBatches.name(), new ConsumerRebalanceListener() {
                 @Override
                 public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
                     dropCarried(partitions);
@@ -414,7 +404,7 @@ public final class ScorerService extends ServiceBase {
             while (!stopping) {
                 ConsumerRecords<byte[], byte[]> records;
                 try {
-                    records = consumer.poll(POLL);
+                    records = clients.consumer().poll(POLL);
                 } catch (WakeupException e) {
                     break;
                 }
@@ -445,9 +435,9 @@ public final class ScorerService extends ServiceBase {
             if (committer != null) {
                 committer.shutdownNow(); // idle here: every transaction was awaited
             }
-            clientMetrics.forEach(KafkaClientMetrics::close);
+            clients.closeMetrics();
             if (!crashed) {
-                closeClients(Duration.ofSeconds(30));
+                clients.close(Duration.ofSeconds(30));
             }
             if (gram != null) {
                 gram.close();
@@ -569,7 +559,7 @@ public final class ScorerService extends ServiceBase {
 
     /** Hands a group of outcomes, with its statistics (taken from the accumulator here, on the scoring thread), to the committer thread. */
     private Future<Boolean> submit(TransactionGroup group) {
-        ConsumerGroupMetadata metadata = consumer.groupMetadata(); // read on the consumer's thread
+        ConsumerGroupMetadata metadata = clients.consumer().groupMetadata(); // read on the consumer's thread
         GramStats stats = withStats && !group.batchIds.isEmpty() ? gram.drain() : null;
         List<Outcome> outcomes = List.copyOf(group.outcomes);
         List<String> batchIds = List.copyOf(group.batchIds);
@@ -642,7 +632,7 @@ public final class ScorerService extends ServiceBase {
         String statsGroup = stats == null ? "" : StatsSender.groupId(model, batchIds);
         long statsBytes = 0;
         try {
-            producer.beginTransaction();
+            clients.producer().beginTransaction();
             Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
             for (int i = 0; i < group.size(); i++) {
                 sent[i] = send(group.get(i), statsGroup);
@@ -650,18 +640,18 @@ public final class ScorerService extends ServiceBase {
                 offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
             }
             if (stats != null) {
-                statsBytes = statsSender.send(producer, statsGroup, batchIds, criteria, stats, n -> {
+                statsBytes = statsSender.send(clients.producer(), statsGroup, batchIds, criteria, stats, n -> {
                     long crashAt = crashAfterStatsChunks;
                     if (crashAt >= 0 && n >= crashAt) {
                         crashNow();
                     }
                 });
             }
-            producer.sendOffsetsToTransaction(offsets, metadata);
+            clients.producer().sendOffsetsToTransaction(offsets, metadata);
             if (transactionFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
                 throw new KafkaException("injected transaction failure");
             }
-            producer.commitTransaction();
+            clients.producer().commitTransaction();
             transactions.increment();
         } catch (CrashedForTest e) {
             throw e;
@@ -730,7 +720,7 @@ public final class ScorerService extends ServiceBase {
     private int send(Outcome o, String statsGroup) {
         ConsumerRecord<byte[], byte[]> record = o.record();
         if (o.deadReason() != null) {
-            producer.send(DeadLetters.of(topics.deadLetters.name(), record, o.deadReason(), "scorer",
+            clients.producer().send(DeadLetters.of(topics.deadLetters.name(), record, o.deadReason(), "scorer",
                     unsendable.containsKey(o.attemptKey()) ? -1 : DeadLetters.MAX_CARRIED_BYTES));
             return 0;
         }
@@ -807,7 +797,7 @@ public final class ScorerService extends ServiceBase {
                 .build();
         String topic = topics.importancePartials.name();
         byte[] key = Keys.partial(model.id(), criterion.id(), layer, structure).getBytes(StandardCharsets.UTF_8);
-        producer.send(new ProducerRecord<>(topic, key, partialSerializer.serialize(topic, p)));
+        clients.producer().send(new ProducerRecord<>(topic, key, partialSerializer.serialize(topic, p)));
         long n = partialsSent.incrementAndGet();
         long crashAt = crashAfterPartials;
         if (crashAt >= 0 && n >= crashAt) {
@@ -817,11 +807,7 @@ public final class ScorerService extends ServiceBase {
 
     /** A test's crash: what was sent is in the log, inside the open transaction, which is neither committed nor aborted. */
     private void crashNow() {
-        producer.flush(); // the records are in the log, inside the open transaction
-        producer.close(Duration.ZERO); // no abort: the transaction stays open, as after a kill -9
-        KafkaConsumer<byte[], byte[]> c = consumer;
-        consumer = null;
-        c.close(); // commits nothing and, a static member, stays in the group as after a kill -9
+        clients.closeAsIfKilled();
         throw new CrashedForTest();
     }
 
@@ -853,6 +839,7 @@ public final class ScorerService extends ServiceBase {
         for (ConsumerRecord<byte[], byte[]> r : all) {
             first.merge(new TopicPartition(r.topic(), r.partition()), r.offset(), Math::min);
         }
+        KafkaConsumer<byte[], byte[]> consumer = clients.consumer();
         var assigned = consumer.assignment();
         first.forEach((tp, offset) -> {
             if (assigned.contains(tp)) {
@@ -863,7 +850,7 @@ public final class ScorerService extends ServiceBase {
 
     private void abortOrReset() {
         try {
-            producer.abortTransaction();
+            clients.producer().abortTransaction();
         } catch (KafkaException e) {
             if (fenced(e)) {
                 throw new Fenced(e);
@@ -872,13 +859,7 @@ public final class ScorerService extends ServiceBase {
                 throw e;
             }
             LOG.warn("scorer {}: abort failed ({}); starting a new producer", instanceId, e.toString());
-            try {
-                producer.close(Duration.ZERO);
-            } catch (RuntimeException ignored) {
-                // replaced below
-            }
-            producer = newProducer();
-            producer.initTransactions(); // aborts whatever the old producer left open
+            clients.resetProducer();
         }
     }
 
@@ -912,45 +893,6 @@ public final class ScorerService extends ServiceBase {
             }
         }
         return false;
-    }
-
-    private KafkaProducer<byte[], byte[]> newProducer() {
-        String prefix = config.get("topic.prefix");
-        Map<String, Object> p = ClientConfigs.transactional(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-producer",
-                prefix + "scorer-" + instanceId);
-        // a group's statistics of a large model take long to send (a 7B model's are ~18 GB): 5 minutes then
-        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, withStats ? 300_000 : 60_000);
-        KafkaProducer<byte[], byte[]> created = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
-        bind(new KafkaClientMetrics(created));
-        return created;
-    }
-
-    /** The consumer's settings: a static member of the scorers' group (its {@code group.instance.id} is {@code instance.id}). */
-    Map<String, Object> consumerConfig() {
-        String prefix = config.get("topic.prefix");
-        Map<String, Object> c = ClientConfigs.groupConsumer(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-consumer",
-                prefix + "scorers");
-        c.putAll(ClientConfigs.staticMember(instanceId, config.sessionTimeoutMillis()));
-        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, MAX_POLL_RECORDS);
-        c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS);
-        // keep the coordinator connection through a long rebalance (Kafka warns when it is shorter than the poll interval)
-        c.put(ConsumerConfig.CONNECTIONS_MAX_IDLE_MS_CONFIG, MAX_POLL_INTERVAL_MS + 60_000);
-        return c;
-    }
-
-    private void bind(KafkaClientMetrics metrics) {
-        metrics.bindTo(meters);
-        clientMetrics.add(metrics);
-    }
-
-    private void closeClients(Duration timeout) {
-        KafkaConsumer<byte[], byte[]> c = consumer;
-        KafkaProducer<byte[], byte[]> p = producer;
-        // a stopped scorer leaves the group, so its partitions go to the others at once (a static member would keep
-        // them for the session timeout); a killed one cannot, and its successor with the same id takes them back
-        Clients.closeQuietly(c, () -> c.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)),
-                LOG, "scorer " + instanceId + ": closing the consumer");
-        Clients.closeQuietly(p, () -> p.close(timeout), LOG, "scorer " + instanceId + ": closing the producer");
     }
 
     private static final class Fenced extends RuntimeException {
