@@ -18,9 +18,7 @@ import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ImportancePartial;
 import ai.hfprune.schemas.Structure;
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -55,14 +53,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -143,16 +139,10 @@ public final class ScorerService extends ServiceBase {
     private final TokenBatchValidator validator;
     private final Serializer<ImportancePartial> partialSerializer;
 
-    private final Counter tokens;
-    private final Counter partials;
-    private final Counter deadLetters;
-    private final Counter failures;
-    private final Counter transactions;
-    private final Timer batchSeconds;
+    private final ScorerMeters meters;
 
     private volatile State state = State.NEW;
     private volatile boolean stopping;
-    private final CountDownLatch stopSignal = new CountDownLatch(1);
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final AtomicLong batchesScored = new AtomicLong();
@@ -163,15 +153,12 @@ public final class ScorerService extends ServiceBase {
     private volatile long crashAfterStatsChunks = -1;
     private final AtomicLong scoringFailuresToInject = new AtomicLong();
     private final AtomicLong transactionFailuresToInject = new AtomicLong();
-    private Duration initialBackoff = Duration.ofSeconds(1);
-    private Duration maxBackoff = Duration.ofSeconds(30);
+    private final RetryBackoff backoff = new RetryBackoff(() -> stopping = true);
     private final long commitIntervalNanos;
 
     private Thread thread;
     private final ScorerClients clients;
-    /** Failed attempts per partition:offset of the record being retried (both threads update it). */
-    private final Map<String, Integer> attempts = new ConcurrentHashMap<>();
-    private final AtomicInteger consecutiveGiveUps = new AtomicInteger();
+    private final RetryLedger ledger = new RetryLedger();
     /** Runs the transactions, one at a time, beside the scoring thread. */
     private ExecutorService committer;
     /** prune.compensate=lstsq: Gram statistics are computed and sent with the scores. */
@@ -182,12 +169,6 @@ public final class ScorerService extends ServiceBase {
     private GramAccumulator gram;
     /** The open group, carried from one poll to the next (statistics only): its transaction has not begun. */
     private TransactionGroup carried;
-    /** Records whose scoring touched the statistics and then failed for good: dead-lettered without scoring again. */
-    private final Map<String, String> poisoned = new ConcurrentHashMap<>();
-    /** Records of a group whose transaction failed for good: each is retried in a transaction of its own. */
-    private final Set<String> alone = ConcurrentHashMap.newKeySet();
-    /** Records whose own transaction failed for good, with the reason: dead-lettered without their value. */
-    private final Map<String, String> unsendable = new ConcurrentHashMap<>();
 
     /**
      * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
@@ -218,19 +199,7 @@ public final class ScorerService extends ServiceBase {
         this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
                 topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"), criteria);
         this.partialSerializer = topics.importancePartials.valueSerde().serializer();
-        this.tokens = Counter.builder("hfprune_scorer_tokens").description("tokens scored")
-                .tag("instance", instanceId).register(meters);
-        this.partials = Counter.builder("hfprune_scorer_partials").description("importance partials committed")
-                .tag("instance", instanceId).register(meters);
-        this.failures = Counter.builder("hfprune_scorer_failures").description("failed attempts to score or commit a batch")
-                .tag("instance", instanceId).register(meters);
-        this.transactions = Counter.builder("hfprune_scorer_transactions").description("transactions committed")
-                .tag("instance", instanceId).register(meters);
-        this.deadLetters = Counter.builder("hfprune_dead_letters").description("records sent to the dead-letter topic")
-                .tag("service", "scorer").tag("instance", instanceId).register(meters);
-        this.batchSeconds = Timer.builder("hfprune_scorer_batch_seconds")
-                .description("one batch, from the start of its scoring to the commit of its transaction")
-                .tag("instance", instanceId).publishPercentileHistogram().register(meters);
+        this.meters = ScorerMeters.register(meters, instanceId);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
         this.scorer = new ImportanceScorer(llama);
         this.gram = withStats ? new GramAccumulator(llama.manager(), model.numLayers()) : null;
@@ -239,8 +208,7 @@ public final class ScorerService extends ServiceBase {
 
     /** Replaces the retry backoff (before {@link #start()}; tests use milliseconds). */
     public ScorerService withRetryBackoff(Duration initial, Duration max) {
-        this.initialBackoff = initial;
-        this.maxBackoff = max;
+        backoff.set(initial, max);
         return this;
     }
 
@@ -276,7 +244,7 @@ public final class ScorerService extends ServiceBase {
     @Override
     public boolean stop(Duration timeout) {
         stopping = true;
-        stopSignal.countDown();
+        backoff.stop();
         KafkaConsumer<byte[], byte[]> c = clients.consumer();
         if (c != null) {
             try {
@@ -468,7 +436,7 @@ public final class ScorerService extends ServiceBase {
         for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
             ConsumerRecord<byte[], byte[]> record = records.get(i);
             TokenBatchValidator.Result check = validator.check(record.value());
-            boolean isolated = alone.contains(attemptKey(record));
+            boolean isolated = ledger.alone.contains(RetryLedger.key(record));
             if ((withStats && !group.accepts(check)) || (isolated && !group.isEmpty())) { // an isolated batch goes alone
                 if (inFlight != null && !await(inFlight)) {
                     dropFrom(inFlightGroup, records);
@@ -515,7 +483,7 @@ public final class ScorerService extends ServiceBase {
             return;
         }
         if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens
-                && group.records.stream().noneMatch(r -> alone.contains(attemptKey(r)))) {
+                && group.records.stream().noneMatch(r -> ledger.alone.contains(RetryLedger.key(r)))) {
             carried = group; // the poll was not idle: more batches may join the group
             return;
         }
@@ -570,8 +538,8 @@ public final class ScorerService extends ServiceBase {
     /** Scores one record that {@code check} validated. */
     private Outcome score(ConsumerRecord<byte[], byte[]> record, TokenBatchValidator.Result check) {
         long t0 = System.nanoTime();
-        String attemptKey = attemptKey(record);
-        String deadReason = unsendable.get(attemptKey); // a transaction with it failed for good: only its dead letter goes
+        String attemptKey = RetryLedger.key(record);
+        String deadReason = ledger.unsendable.get(attemptKey); // a transaction with it failed for good: only its dead letter goes
         boolean touched = false;
         TokenBatchValidator.Valid valid = null;
         Map<Criterion, Partial> scores = Map.of();
@@ -581,8 +549,8 @@ public final class ScorerService extends ServiceBase {
             deadReason = invalid.reason();
         } else {
             valid = (TokenBatchValidator.Valid) check;
-            if (!valid.criteria().isEmpty() && poisoned.containsKey(attemptKey)) {
-                deadReason = poisoned.get(attemptKey);
+            if (!valid.criteria().isEmpty() && ledger.poisoned.containsKey(attemptKey)) {
+                deadReason = ledger.poisoned.get(attemptKey);
             } else if (!valid.criteria().isEmpty()) {
                 try {
                     if (scoringFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
@@ -595,18 +563,18 @@ public final class ScorerService extends ServiceBase {
                         scores = Map.of();
                     }
                 } catch (RuntimeException e) {
-                    failures.increment();
-                    int n = attempts.merge(attemptKey, 1, Integer::sum);
+                    meters.failures().increment();
+                    int n = ledger.failed(attemptKey);
                     if (n < MAX_SCORING_ATTEMPTS) {
                         LOG.warn("scorer {}: scoring batch {} ({}) failed (attempt {} of {}): {}", instanceId,
                                 valid.batch().getBatchId(), attemptKey, n, MAX_SCORING_ATTEMPTS, e.toString());
-                        backoff(n);
+                        backoff.await(n);
                         return new Outcome(record, attemptKey, valid, Map.of(), null, t0, true, touched);
                     }
                     LOG.error("scorer {}: scoring batch {} ({}) failed {} times; dead-lettering it", instanceId,
                             valid.batch().getBatchId(), attemptKey, n, e);
                     deadReason = "scoring failed " + n + " times: " + e;
-                    int giveUps = consecutiveGiveUps.incrementAndGet();
+                    int giveUps = ledger.consecutiveGiveUps.incrementAndGet();
                     if (giveUps >= MAX_CONSECUTIVE_GIVE_UPS) {
                         throw new HfpruneException(giveUps + " batches in a row could not be scored; the last: " + e, e);
                     }
@@ -614,7 +582,7 @@ public final class ScorerService extends ServiceBase {
             }
         }
         if (touched && deadReason != null) {
-            poisoned.put(attemptKey, deadReason); // scored again after the group is dropped, it is dead-lettered at once
+            ledger.poisoned.put(attemptKey, deadReason); // scored again after the group is dropped, it is dead-lettered at once
             return new Outcome(record, attemptKey, valid, Map.of(), deadReason, t0, false, true);
         }
         return new Outcome(record, attemptKey, valid, scores, deadReason, t0, false, false);
@@ -652,7 +620,7 @@ public final class ScorerService extends ServiceBase {
                 throw new KafkaException("injected transaction failure");
             }
             clients.producer().commitTransaction();
-            transactions.increment();
+            meters.transactions().increment();
         } catch (CrashedForTest e) {
             throw e;
         } catch (KafkaException e) {
@@ -662,17 +630,17 @@ public final class ScorerService extends ServiceBase {
             if (fatal(e)) {
                 throw e;
             }
-            failures.increment();
+            meters.failures().increment();
             if (unfixable(e)) {
                 abortOrReset();
                 isolateOrGiveUp(group, e);
                 return false; // retried at once: no wait mends it
             }
-            int n = attempts.merge(first.attemptKey(), 1, Integer::sum);
+            int n = ledger.failed(first.attemptKey());
             LOG.warn("scorer {}: transaction for {} batch(es) from {} failed (attempt {}): {}; aborting and retrying", instanceId,
                     group.size(), first.attemptKey(), n, e.toString());
             abortOrReset();
-            backoff(n);
+            backoff.await(n);
             return false;
         }
         for (int i = 0; i < group.size(); i++) {
@@ -690,14 +658,14 @@ public final class ScorerService extends ServiceBase {
      */
     private void isolateOrGiveUp(List<Outcome> group, KafkaException e) {
         if (group.size() > 1) {
-            group.forEach(o -> alone.add(o.attemptKey()));
+            group.forEach(o -> ledger.alone.add(o.attemptKey()));
             LOG.warn("scorer {}: transaction for {} batches from {} failed for good ({}); retrying each alone", instanceId,
                     group.size(), group.get(0).attemptKey(), e.toString());
             return;
         }
         String key = group.get(0).attemptKey();
         String reason = "its transaction failed for a reason no retry mends: " + e;
-        unsendable.put(key, reason);
+        ledger.unsendable.put(key, reason);
         LOG.error("scorer {}: {} {}; dead-lettering it without its value", instanceId, key, reason, e);
     }
 
@@ -712,16 +680,12 @@ public final class ScorerService extends ServiceBase {
         return false;
     }
 
-    private static String attemptKey(ConsumerRecord<byte[], byte[]> record) {
-        return record.topic() + "-" + record.partition() + "@" + record.offset();
-    }
-
     /** Sends one outcome's partials (or its dead letter) into the open transaction; returns the partials sent. */
     private int send(Outcome o, String statsGroup) {
         ConsumerRecord<byte[], byte[]> record = o.record();
         if (o.deadReason() != null) {
             clients.producer().send(DeadLetters.of(topics.deadLetters.name(), record, o.deadReason(), "scorer",
-                    unsendable.containsKey(o.attemptKey()) ? -1 : DeadLetters.MAX_CARRIED_BYTES));
+                    ledger.unsendable.containsKey(o.attemptKey()) ? -1 : DeadLetters.MAX_CARRIED_BYTES));
             return 0;
         }
         int sent = 0;
@@ -738,22 +702,19 @@ public final class ScorerService extends ServiceBase {
 
     /** Bookkeeping and meters once an outcome's transaction has committed. */
     private void committed(Outcome o, int partialsSent) {
-        attempts.remove(o.attemptKey());
-        poisoned.remove(o.attemptKey());
-        alone.remove(o.attemptKey());
-        unsendable.remove(o.attemptKey());
+        ledger.committed(o.attemptKey());
         if (o.deadReason() != null) {
-            deadLetters.increment();
+            meters.deadLetters().increment();
             deadLettered.incrementAndGet();
             LOG.warn("scorer {}: dead letter {}: {}", instanceId, o.attemptKey(), o.deadReason());
         } else if (!o.scores().isEmpty()) {
-            consecutiveGiveUps.set(0);
-            partials.increment(partialsSent);
+            ledger.consecutiveGiveUps.set(0);
+            meters.partials().increment(partialsSent);
             partialsCommitted.addAndGet(partialsSent);
             int[][] windows = o.valid().windows();
-            tokens.increment((double) windows.length * windows[0].length);
+            meters.tokens().increment((double) windows.length * windows[0].length);
             batchesScored.incrementAndGet();
-            batchSeconds.record(System.nanoTime() - o.startNanos(), TimeUnit.NANOSECONDS);
+            meters.batchSeconds().record(System.nanoTime() - o.startNanos(), TimeUnit.NANOSECONDS);
         }
     }
 
@@ -860,17 +821,6 @@ public final class ScorerService extends ServiceBase {
             }
             LOG.warn("scorer {}: abort failed ({}); starting a new producer", instanceId, e.toString());
             clients.resetProducer();
-        }
-    }
-
-    private void backoff(int attempt) {
-        long ms = initialBackoff.toMillis() << Math.min(attempt - 1, 20);
-        ms = Math.min(ms, maxBackoff.toMillis());
-        try {
-            stopSignal.await(ms, TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            stopping = true;
         }
     }
 
