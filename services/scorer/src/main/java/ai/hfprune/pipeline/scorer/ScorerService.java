@@ -6,7 +6,6 @@ import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramAccumulator;
 import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Criterion;
-import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
@@ -135,7 +134,6 @@ public final class ScorerService extends ServiceBase {
     private final ModelInfo model;
     private final String instanceId;
     private final LlamaModel llama;
-    private final ImportanceScorer scorer;
     private final TokenBatchValidator validator;
     private final Serializer<ImportancePartial> partialSerializer;
 
@@ -151,7 +149,6 @@ public final class ScorerService extends ServiceBase {
     private final AtomicLong partialsSent = new AtomicLong();
     private volatile long crashAfterPartials = -1;
     private volatile long crashAfterStatsChunks = -1;
-    private final AtomicLong scoringFailuresToInject = new AtomicLong();
     private final AtomicLong transactionFailuresToInject = new AtomicLong();
     private final RetryBackoff backoff = new RetryBackoff(() -> stopping = true);
     private final long commitIntervalNanos;
@@ -165,8 +162,7 @@ public final class ScorerService extends ServiceBase {
     private final boolean withStats;
     private final long flushTokens;
     private final StatsSender statsSender;
-    /** The open group's statistics, on the device (scoring thread only; null without statistics). */
-    private GramAccumulator gram;
+    private final BatchScoring scoring;
     /** The open group, carried from one poll to the next (statistics only): its transaction has not begun. */
     private TransactionGroup carried;
 
@@ -201,8 +197,7 @@ public final class ScorerService extends ServiceBase {
         this.partialSerializer = topics.importancePartials.valueSerde().serializer();
         this.meters = ScorerMeters.register(meters, instanceId);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
-        this.scorer = new ImportanceScorer(llama);
-        this.gram = withStats ? new GramAccumulator(llama.manager(), model.numLayers()) : null;
+        this.scoring = new BatchScoring(instanceId, llama, model.numLayers(), withStats, this.meters.failures(), ledger, backoff);
         this.clients = new ScorerClients(config, instanceId, meters, withStats, MAX_POLL_RECORDS, MAX_POLL_INTERVAL_MS);
     }
 
@@ -256,9 +251,7 @@ public final class ScorerService extends ServiceBase {
         synchronized (this) {
             if (thread == null) { // never started
                 if (terminated.getCount() > 0) {
-                    if (gram != null) {
-                        gram.close();
-                    }
+                    scoring.close();
                     llama.close();
                     state = State.STOPPED;
                     stopped();
@@ -296,7 +289,7 @@ public final class ScorerService extends ServiceBase {
 
     /** For tests: the next {@code n} attempts to score a valid batch throw, as a failing device would. */
     public void failScoringForTest(long n) {
-        scoringFailuresToInject.set(n);
+        scoring.failNext(n);
     }
 
     /** For tests: the next {@code n} transactions fail after their partials were sent, as a broker error would. */
@@ -407,9 +400,7 @@ public final class ScorerService extends ServiceBase {
             if (!crashed) {
                 clients.close(Duration.ofSeconds(30));
             }
-            if (gram != null) {
-                gram.close();
-            }
+            scoring.close();
             llama.close();
             stopped(); // after a failure the service stays FAILED
             terminated.countDown();
@@ -446,11 +437,11 @@ public final class ScorerService extends ServiceBase {
                 inFlightGroup = group;
                 group = new TransactionGroup(i);
             }
-            Outcome outcome = score(record, check);
+            Outcome outcome = scoring.score(record, check);
             if (outcome.tainted()) {
                 // the accumulator may hold part of this batch: the open group's statistics are unusable, so the
                 // group is dropped and scored again from its first record
-                discardStats();
+                scoring.discardStats();
                 if (inFlight != null && !await(inFlight)) {
                     dropFrom(inFlightGroup, records);
                     return;
@@ -498,7 +489,7 @@ public final class ScorerService extends ServiceBase {
 
     /** A failed transaction: its group and everything scored after it are dropped and sought back to. */
     private void dropFrom(TransactionGroup failed, List<ConsumerRecord<byte[], byte[]>> records) {
-        discardStats(); // the open group's statistics go with it
+        scoring.discardStats(); // the open group's statistics go with it
         seekBack(failed.records, records, failed.pollFrom);
     }
 
@@ -509,7 +500,7 @@ public final class ScorerService extends ServiceBase {
             return;
         }
         carried = null;
-        discardStats();
+        scoring.discardStats();
         LOG.info("scorer {}: a rebalance took partitions of the open group; its {} record(s) are left to their next owner", instanceId,
                 open.records.size());
         List<ConsumerRecord<byte[], byte[]>> kept = open.records.stream()
@@ -517,75 +508,14 @@ public final class ScorerService extends ServiceBase {
         seekBack(kept, List.of(), 0); // partitions this scorer keeps are rewound to the group's records
     }
 
-    /** Empties the statistics accumulator (the batches in it were dropped). */
-    private void discardStats() {
-        if (gram != null) {
-            gram.close();
-            gram = new GramAccumulator(llama.manager(), model.numLayers());
-        }
-    }
-
     /** Hands a group of outcomes, with its statistics (taken from the accumulator here, on the scoring thread), to the committer thread. */
     private Future<Boolean> submit(TransactionGroup group) {
         ConsumerGroupMetadata metadata = clients.consumer().groupMetadata(); // read on the consumer's thread
-        GramStats stats = withStats && !group.batchIds.isEmpty() ? gram.drain() : null;
+        GramStats stats = withStats && !group.batchIds.isEmpty() ? scoring.drainStats() : null;
         List<Outcome> outcomes = List.copyOf(group.outcomes);
         List<String> batchIds = List.copyOf(group.batchIds);
         Set<Criterion> criteria = group.criteria;
         return committer.submit(() -> commit(outcomes, stats, batchIds, criteria, metadata));
-    }
-
-    /** Scores one record that {@code check} validated. */
-    private Outcome score(ConsumerRecord<byte[], byte[]> record, TokenBatchValidator.Result check) {
-        long t0 = System.nanoTime();
-        String attemptKey = RetryLedger.key(record);
-        String deadReason = ledger.unsendable.get(attemptKey); // a transaction with it failed for good: only its dead letter goes
-        boolean touched = false;
-        TokenBatchValidator.Valid valid = null;
-        Map<Criterion, Partial> scores = Map.of();
-        if (deadReason != null) {
-            // not scored again
-        } else if (check instanceof TokenBatchValidator.Invalid invalid) {
-            deadReason = invalid.reason();
-        } else {
-            valid = (TokenBatchValidator.Valid) check;
-            if (!valid.criteria().isEmpty() && ledger.poisoned.containsKey(attemptKey)) {
-                deadReason = ledger.poisoned.get(attemptKey);
-            } else if (!valid.criteria().isEmpty()) {
-                try {
-                    if (scoringFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                        throw new IllegalStateException("injected scoring failure"); // before the model: nothing touched
-                    }
-                    touched = withStats;
-                    scores = scorer.score(valid.windows(), valid.criteria(), gram);
-                    deadReason = nonFinite(scores);
-                    if (deadReason != null) {
-                        scores = Map.of();
-                    }
-                } catch (RuntimeException e) {
-                    meters.failures().increment();
-                    int n = ledger.failed(attemptKey);
-                    if (n < MAX_SCORING_ATTEMPTS) {
-                        LOG.warn("scorer {}: scoring batch {} ({}) failed (attempt {} of {}): {}", instanceId,
-                                valid.batch().getBatchId(), attemptKey, n, MAX_SCORING_ATTEMPTS, e.toString());
-                        backoff.await(n);
-                        return new Outcome(record, attemptKey, valid, Map.of(), null, t0, true, touched);
-                    }
-                    LOG.error("scorer {}: scoring batch {} ({}) failed {} times; dead-lettering it", instanceId,
-                            valid.batch().getBatchId(), attemptKey, n, e);
-                    deadReason = "scoring failed " + n + " times: " + e;
-                    int giveUps = ledger.consecutiveGiveUps.incrementAndGet();
-                    if (giveUps >= MAX_CONSECUTIVE_GIVE_UPS) {
-                        throw new HfpruneException(giveUps + " batches in a row could not be scored; the last: " + e, e);
-                    }
-                }
-            }
-        }
-        if (touched && deadReason != null) {
-            ledger.poisoned.put(attemptKey, deadReason); // scored again after the group is dropped, it is dead-lettered at once
-            return new Outcome(record, attemptKey, valid, Map.of(), deadReason, t0, false, true);
-        }
-        return new Outcome(record, attemptKey, valid, scores, deadReason, t0, false, false);
     }
 
     /**
@@ -770,23 +700,6 @@ public final class ScorerService extends ServiceBase {
     private void crashNow() {
         clients.closeAsIfKilled();
         throw new CrashedForTest();
-    }
-
-    /** Why the scores cannot be published (the aggregator takes finite, non-negative sums only), or null. */
-    private static String nonFinite(Map<Criterion, Partial> scores) {
-        for (Partial p : scores.values()) {
-            for (int l = 0; l < p.mlp().length; l++) {
-                for (double[] v : new double[][] {p.mlp()[l], p.heads()[l]}) {
-                    for (int i = 0; i < v.length; i++) {
-                        if (!Double.isFinite(v[i]) || v[i] < 0) {
-                            return p.criterion().id() + " scores of layer " + l + " are not finite and non-negative (" + v[i]
-                                    + " at index " + i + ")";
-                        }
-                    }
-                }
-            }
-        }
-        return null;
     }
 
     /**
