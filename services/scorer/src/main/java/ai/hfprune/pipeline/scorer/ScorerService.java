@@ -6,7 +6,6 @@ import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramAccumulator;
 import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Criterion;
-import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.pipeline.common.DeadLetters;
@@ -16,37 +15,21 @@ import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ImportancePartial;
-import ai.hfprune.schemas.Structure;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.AuthorizationException;
-import org.apache.kafka.common.errors.FencedInstanceIdException;
-import org.apache.kafka.common.errors.InvalidProducerEpochException;
-import org.apache.kafka.common.errors.ProducerFencedException;
-import org.apache.kafka.common.errors.RecordBatchTooLargeException;
-import org.apache.kafka.common.errors.RecordTooLargeException;
-import org.apache.kafka.common.errors.SerializationException;
-import org.apache.kafka.common.InvalidRecordException;
-import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.errors.WakeupException;
-import org.apache.kafka.common.serialization.Serializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.EnumSet;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -54,11 +37,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -135,7 +115,6 @@ public final class ScorerService extends ServiceBase {
     private final String instanceId;
     private final LlamaModel llama;
     private final TokenBatchValidator validator;
-    private final Serializer<ImportancePartial> partialSerializer;
 
     private final ScorerMeters meters;
 
@@ -143,26 +122,17 @@ public final class ScorerService extends ServiceBase {
     private volatile boolean stopping;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
-    private final AtomicLong batchesScored = new AtomicLong();
-    private final AtomicLong deadLettered = new AtomicLong();
-    private final AtomicLong partialsCommitted = new AtomicLong();
-    private final AtomicLong partialsSent = new AtomicLong();
-    private volatile long crashAfterPartials = -1;
-    private volatile long crashAfterStatsChunks = -1;
-    private final AtomicLong transactionFailuresToInject = new AtomicLong();
     private final RetryBackoff backoff = new RetryBackoff(() -> stopping = true);
     private final long commitIntervalNanos;
 
     private Thread thread;
     private final ScorerClients clients;
     private final RetryLedger ledger = new RetryLedger();
-    /** Runs the transactions, one at a time, beside the scoring thread. */
-    private ExecutorService committer;
     /** prune.compensate=lstsq: Gram statistics are computed and sent with the scores. */
     private final boolean withStats;
     private final long flushTokens;
-    private final StatsSender statsSender;
     private final BatchScoring scoring;
+    private final TransactionCommitter committer;
     /** The open group, carried from one poll to the next (statistics only): its transaction has not begun. */
     private TransactionGroup carried;
 
@@ -191,14 +161,14 @@ public final class ScorerService extends ServiceBase {
         config.validate();
         this.withStats = Compensation.parse(config.compensation()).usesStats();
         this.flushTokens = config.statsFlushTokens();
-        this.statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
+        StatsSender statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
         this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
                 topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"), criteria);
-        this.partialSerializer = topics.importancePartials.valueSerde().serializer();
         this.meters = ScorerMeters.register(meters, instanceId);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
         this.scoring = new BatchScoring(instanceId, llama, model.numLayers(), withStats, this.meters.failures(), ledger, backoff);
         this.clients = new ScorerClients(config, instanceId, meters, withStats, MAX_POLL_RECORDS, MAX_POLL_INTERVAL_MS);
+        this.committer = new TransactionCommitter(topics, model, instanceId, clients, statsSender, this.meters, ledger, backoff);
     }
 
     /** Replaces the retry backoff (before {@link #start()}; tests use milliseconds). */
@@ -279,12 +249,12 @@ public final class ScorerService extends ServiceBase {
      * {@code read_committed} readers; a new scorer with the same {@code instance.id} aborts it and redoes the batch.
      */
     public void crashAfterPartialsForTest(long n) {
-        crashAfterPartials = n;
+        committer.crashAfterPartials(n);
     }
 
     /** For tests: as {@link #crashAfterPartialsForTest}, once {@code n} statistics chunks were sent in total. */
     public void crashAfterStatsChunksForTest(long n) {
-        crashAfterStatsChunks = n;
+        committer.crashAfterStatsChunks(n);
     }
 
     /** For tests: the next {@code n} attempts to score a valid batch throw, as a failing device would. */
@@ -294,7 +264,7 @@ public final class ScorerService extends ServiceBase {
 
     /** For tests: the next {@code n} transactions fail after their partials were sent, as a broker error would. */
     public void failTransactionsForTest(long n) {
-        transactionFailuresToInject.set(n);
+        committer.failNext(n);
     }
 
     public State state() {
@@ -311,16 +281,16 @@ public final class ScorerService extends ServiceBase {
 
     /** Batches whose partials were committed. */
     public long batchesScored() {
-        return batchesScored.get();
+        return committer.batchesScored();
     }
 
     /** Records committed to the dead-letter topic. */
     public long deadLettered() {
-        return deadLettered.get();
+        return committer.deadLettered();
     }
 
     public long partialsCommitted() {
-        return partialsCommitted.get();
+        return committer.partialsCommitted();
     }
 
     /** Why the scorer stopped on its own ({@link State#FAILED} or {@link State#FENCED}), if it did. */
@@ -357,11 +327,7 @@ public final class ScorerService extends ServiceBase {
             running();
             LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
                     llama.manager().getDevice());
-            committer = Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "hfprune-scorer-" + instanceId + "-commit");
-                t.setDaemon(true);
-                return t;
-            });
+            committer.start();
             while (!stopping) {
                 ConsumerRecords<byte[], byte[]> records;
                 try {
@@ -379,23 +345,21 @@ public final class ScorerService extends ServiceBase {
                 await(submit(last));
             }
             state = State.STOPPED;
-        } catch (Fenced e) {
+        } catch (TransactionCommitter.Fenced e) {
             failure.set(e.getCause());
             state = State.FENCED;
             failed(new IllegalStateException("fenced: another scorer took over transactional id "
                     + config.get("topic.prefix") + "scorer-" + instanceId + " (" + e.getCause() + ")", e.getCause()));
-        } catch (CrashedForTest e) {
+        } catch (TransactionCommitter.CrashedForTest e) {
             crashed = true;
             state = State.CRASHED;
-            failed(new IllegalStateException("crashed for a test after " + partialsSent.get() + " partials"));
+            failed(new IllegalStateException("crashed for a test after " + committer.partialsSent() + " partials"));
         } catch (Throwable t) {
             failure.set(t);
             state = State.FAILED;
             failed(t);
         } finally {
-            if (committer != null) {
-                committer.shutdownNow(); // idle here: every transaction was awaited
-            }
+            committer.shutdownNow(); // idle here: every transaction was awaited
             clients.closeMetrics();
             if (!crashed) {
                 clients.close(Duration.ofSeconds(30));
@@ -515,137 +479,7 @@ public final class ScorerService extends ServiceBase {
         List<Outcome> outcomes = List.copyOf(group.outcomes);
         List<String> batchIds = List.copyOf(group.batchIds);
         Set<Criterion> criteria = group.criteria;
-        return committer.submit(() -> commit(outcomes, stats, batchIds, criteria, metadata));
-    }
-
-    /**
-     * Commits a group of outcomes, with the offsets past their records, in one transaction (on the committer thread).
-     *
-     * @return true when committed; false when the group must be retried (aborted; the backoff has been waited)
-     */
-    private boolean commit(List<Outcome> group, GramStats stats, List<String> batchIds, Set<Criterion> criteria,
-                           ConsumerGroupMetadata metadata) {
-        Outcome first = group.get(0);
-        int[] sent = new int[group.size()];
-        String statsGroup = stats == null ? "" : StatsSender.groupId(model, batchIds);
-        long statsBytes = 0;
-        try {
-            clients.producer().beginTransaction();
-            Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
-            for (int i = 0; i < group.size(); i++) {
-                sent[i] = send(group.get(i), statsGroup);
-                ConsumerRecord<byte[], byte[]> record = group.get(i).record();
-                offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
-            }
-            if (stats != null) {
-                statsBytes = statsSender.send(clients.producer(), statsGroup, batchIds, criteria, stats, n -> {
-                    long crashAt = crashAfterStatsChunks;
-                    if (crashAt >= 0 && n >= crashAt) {
-                        crashNow();
-                    }
-                });
-            }
-            clients.producer().sendOffsetsToTransaction(offsets, metadata);
-            if (transactionFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                throw new KafkaException("injected transaction failure");
-            }
-            clients.producer().commitTransaction();
-            meters.transactions().increment();
-        } catch (CrashedForTest e) {
-            throw e;
-        } catch (KafkaException e) {
-            if (fenced(e)) {
-                throw new Fenced(e);
-            }
-            if (fatal(e)) {
-                throw e;
-            }
-            meters.failures().increment();
-            if (unfixable(e)) {
-                abortOrReset();
-                isolateOrGiveUp(group, e);
-                return false; // retried at once: no wait mends it
-            }
-            int n = ledger.failed(first.attemptKey());
-            LOG.warn("scorer {}: transaction for {} batch(es) from {} failed (attempt {}): {}; aborting and retrying", instanceId,
-                    group.size(), first.attemptKey(), n, e.toString());
-            abortOrReset();
-            backoff.await(n);
-            return false;
-        }
-        for (int i = 0; i < group.size(); i++) {
-            committed(group.get(i), sent[i]);
-        }
-        if (stats != null) {
-            statsSender.committed(statsBytes);
-        }
-        return true;
-    }
-
-    /**
-     * A transaction failed for a reason no retry mends (a record the broker refuses): of a group of several batches,
-     * each is retried in a transaction of its own, to find the one; a batch alone is dead-lettered without its value.
-     */
-    private void isolateOrGiveUp(List<Outcome> group, KafkaException e) {
-        if (group.size() > 1) {
-            group.forEach(o -> ledger.alone.add(o.attemptKey()));
-            LOG.warn("scorer {}: transaction for {} batches from {} failed for good ({}); retrying each alone", instanceId,
-                    group.size(), group.get(0).attemptKey(), e.toString());
-            return;
-        }
-        String key = group.get(0).attemptKey();
-        String reason = "its transaction failed for a reason no retry mends: " + e;
-        ledger.unsendable.put(key, reason);
-        LOG.error("scorer {}: {} {}; dead-lettering it without its value", instanceId, key, reason, e);
-    }
-
-    /** Failures of a transaction that fail the same way every time: the broker refuses a record. */
-    static boolean unfixable(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof RecordTooLargeException || t instanceof RecordBatchTooLargeException
-                    || t instanceof InvalidRecordException || t instanceof SerializationException) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Sends one outcome's partials (or its dead letter) into the open transaction; returns the partials sent. */
-    private int send(Outcome o, String statsGroup) {
-        ConsumerRecord<byte[], byte[]> record = o.record();
-        if (o.deadReason() != null) {
-            clients.producer().send(DeadLetters.of(topics.deadLetters.name(), record, o.deadReason(), "scorer",
-                    ledger.unsendable.containsKey(o.attemptKey()) ? -1 : DeadLetters.MAX_CARRIED_BYTES));
-            return 0;
-        }
-        int sent = 0;
-        for (Map.Entry<Criterion, Partial> e : o.scores().entrySet()) {
-            for (int layer = 0; layer < model.numLayers(); layer++) {
-                for (Structure structure : Structure.values()) {
-                    sendPartial(o.valid(), e.getKey(), e.getValue(), layer, structure, statsGroup);
-                    sent++;
-                }
-            }
-        }
-        return sent;
-    }
-
-    /** Bookkeeping and meters once an outcome's transaction has committed. */
-    private void committed(Outcome o, int partialsSent) {
-        ledger.committed(o.attemptKey());
-        if (o.deadReason() != null) {
-            meters.deadLetters().increment();
-            deadLettered.incrementAndGet();
-            LOG.warn("scorer {}: dead letter {}: {}", instanceId, o.attemptKey(), o.deadReason());
-        } else if (!o.scores().isEmpty()) {
-            ledger.consecutiveGiveUps.set(0);
-            meters.partials().increment(partialsSent);
-            partialsCommitted.addAndGet(partialsSent);
-            int[][] windows = o.valid().windows();
-            meters.tokens().increment((double) windows.length * windows[0].length);
-            batchesScored.incrementAndGet();
-            meters.batchSeconds().record(System.nanoTime() - o.startNanos(), TimeUnit.NANOSECONDS);
-        }
+        return committer.submit(outcomes, stats, batchIds, criteria, metadata);
     }
 
     /** The result of a transaction; its unchecked exceptions (fenced, fatal, crash for a test) are rethrown as they are. */
@@ -666,42 +500,6 @@ public final class ScorerService extends ServiceBase {
         }
     }
 
-    private void sendPartial(TokenBatchValidator.Valid valid, Criterion criterion, Partial partial, int layer, Structure structure,
-                             String statsGroup) {
-        double[] values = structure == Structure.MLP ? partial.mlp()[layer] : partial.heads()[layer];
-        List<Double> boxed = new ArrayList<>(values.length);
-        for (double v : values) {
-            boxed.add(v);
-        }
-        ImportancePartial p = ImportancePartial.newBuilder()
-                .setBatchId(valid.batch().getBatchId())
-                .setModel(model.id())
-                .setCriterion(criterion.id())
-                .setLayer(layer)
-                .setNumLayers(model.numLayers())
-                .setStructure(structure)
-                .setWindows(partial.windows())
-                .setTokens(partial.tokens())
-                .setValues(boxed)
-                .setScorerId(instanceId)
-                .setStatsGroup(statsGroup)
-                .build();
-        String topic = topics.importancePartials.name();
-        byte[] key = Keys.partial(model.id(), criterion.id(), layer, structure).getBytes(StandardCharsets.UTF_8);
-        clients.producer().send(new ProducerRecord<>(topic, key, partialSerializer.serialize(topic, p)));
-        long n = partialsSent.incrementAndGet();
-        long crashAt = crashAfterPartials;
-        if (crashAt >= 0 && n >= crashAt) {
-            crashNow();
-        }
-    }
-
-    /** A test's crash: what was sent is in the log, inside the open transaction, which is neither committed nor aborted. */
-    private void crashNow() {
-        clients.closeAsIfKilled();
-        throw new CrashedForTest();
-    }
-
     /**
      * Rewinds every partition to its first record not committed, so the next poll returns it again: the earliest of
      * {@code earlier} (a group's records, possibly of earlier polls) and of the poll's records from {@code from} on.
@@ -720,53 +518,5 @@ public final class ScorerService extends ServiceBase {
                 consumer.seek(tp, offset);
             }
         });
-    }
-
-    private void abortOrReset() {
-        try {
-            clients.producer().abortTransaction();
-        } catch (KafkaException e) {
-            if (fenced(e)) {
-                throw new Fenced(e);
-            }
-            if (fatal(e)) {
-                throw e;
-            }
-            LOG.warn("scorer {}: abort failed ({}); starting a new producer", instanceId, e.toString());
-            clients.resetProducer();
-        }
-    }
-
-    /** Another producer took over our transactional id: this instance must go (and must not take the id back). */
-    static boolean fenced(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof ProducerFencedException || t instanceof InvalidProducerEpochException
-                    || t instanceof FencedInstanceIdException) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Errors that no retry mends. */
-    static boolean fatal(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof AuthorizationException || t instanceof UnsupportedVersionException) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static final class Fenced extends RuntimeException {
-        Fenced(Throwable cause) {
-            super(cause);
-        }
-    }
-
-    private static final class CrashedForTest extends RuntimeException {
-        CrashedForTest() {
-            super("crashed for a test", null, false, false);
-        }
     }
 }
