@@ -4,7 +4,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramAccumulator;
-import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
@@ -16,28 +15,20 @@ import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ImportancePartial;
 import io.micrometer.core.instrument.MeterRegistry;
-import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
-import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.EnumSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -71,15 +62,17 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p><b>Statistics.</b> With {@code prune.compensate=lstsq} the scorer also sums, in the same forward passes, the Gram
  * matrices of down_proj's and o_proj's inputs ({@link GramAccumulator}, on the device). Then a transaction is a
- * <i>stats group</i>: it takes batches, across polls, until {@code scorer.stats.flush.tokens} tokens (or a poll finds
- * nothing, a stop, a rebalance), and carries the batches' partials (each naming the group), the group's statistics once
- * ({@link StatsSender}: packed, chunked, for each criterion) and the offsets past the batches. Batches are scored before
- * the transaction begins (their partials wait in memory), so a transaction is open only for its sends. A group holds one
- * criteria set and distinct batch ids. The accumulator always holds exactly the open group's batches: a batch whose
- * scoring failed after it may have touched the accumulator, or whose scores were not finite, drops the open group (it is
- * sought back to and scored again; such a batch is then dead-lettered without being scored), and whenever scored batches
- * are dropped (a failed transaction, a rebalance) the accumulator is emptied with them. A crash loses the open group and
- * at most an open transaction, as above: statistics are never lost or counted twice.
+ * <i>stats group</i> ({@link GroupAssembler}: batches across polls, up to {@code scorer.stats.flush.tokens} tokens) and
+ * carries the batches' partials (each naming the group), the group's statistics once ({@link StatsSender}: packed,
+ * chunked, for each criterion) and the offsets past the batches. Batches are scored before the transaction begins
+ * (their partials wait in memory), so a transaction is open only for its sends. A crash loses the open group and at
+ * most an open transaction, as above: statistics are never lost or counted twice.
+ *
+ * <p><b>Parts.</b> This class is the service: its lifecycle, the poll loop and the wiring. The scoring thread's
+ * {@link GroupAssembler} takes each poll's records, scores them one by one ({@link BatchScoring}) and gathers the
+ * outcomes into transaction groups; the {@link TransactionCommitter} commits each group on its own thread. Both share
+ * the Kafka clients ({@link ScorerClients}), the bookkeeping of records being retried ({@link RetryLedger}), the
+ * backoff ({@link RetryBackoff}) and the meters ({@link ScorerMeters}).
  *
  * <p>Meters, all tagged {@code instance=<instance.id>}: {@code hfprune_scorer_tokens}, {@code hfprune_scorer_batch_seconds}
  * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_transactions}, {@code hfprune_scorer_failures},
@@ -114,27 +107,18 @@ public final class ScorerService extends ServiceBase {
     private final ModelInfo model;
     private final String instanceId;
     private final LlamaModel llama;
-    private final TokenBatchValidator validator;
-
-    private final ScorerMeters meters;
 
     private volatile State state = State.NEW;
     private volatile boolean stopping;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
-    private final RetryBackoff backoff = new RetryBackoff(() -> stopping = true);
-    private final long commitIntervalNanos;
 
     private Thread thread;
+    private final RetryBackoff backoff = new RetryBackoff(() -> stopping = true);
     private final ScorerClients clients;
-    private final RetryLedger ledger = new RetryLedger();
-    /** prune.compensate=lstsq: Gram statistics are computed and sent with the scores. */
-    private final boolean withStats;
-    private final long flushTokens;
     private final BatchScoring scoring;
     private final TransactionCommitter committer;
-    /** The open group, carried from one poll to the next (statistics only): its transaction has not begun. */
-    private TransactionGroup carried;
+    private final GroupAssembler groups;
 
     /**
      * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
@@ -157,18 +141,21 @@ public final class ScorerService extends ServiceBase {
         }
         this.model = ModelInfo.of(checkpoint);
         this.instanceId = config.instanceId();
-        this.commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
+        long commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
         config.validate();
-        this.withStats = Compensation.parse(config.compensation()).usesStats();
-        this.flushTokens = config.statsFlushTokens();
+        boolean withStats = Compensation.parse(config.compensation()).usesStats();
+        long flushTokens = config.statsFlushTokens();
         StatsSender statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
-        this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
+        TokenBatchValidator validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
                 topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"), criteria);
-        this.meters = ScorerMeters.register(meters, instanceId);
+        ScorerMeters scorerMeters = ScorerMeters.register(meters, instanceId);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
-        this.scoring = new BatchScoring(instanceId, llama, model.numLayers(), withStats, this.meters.failures(), ledger, backoff);
+        RetryLedger ledger = new RetryLedger();
         this.clients = new ScorerClients(config, instanceId, meters, withStats, MAX_POLL_RECORDS, MAX_POLL_INTERVAL_MS);
-        this.committer = new TransactionCommitter(topics, model, instanceId, clients, statsSender, this.meters, ledger, backoff);
+        this.scoring = new BatchScoring(instanceId, llama, model.numLayers(), withStats, scorerMeters.failures(), ledger, backoff);
+        this.committer = new TransactionCommitter(topics, model, instanceId, clients, statsSender, scorerMeters, ledger, backoff);
+        this.groups = new GroupAssembler(instanceId, clients, validator, scoring, committer, ledger, withStats,
+                flushTokens, commitIntervalNanos, () -> stopping);
     }
 
     /** Replaces the retry backoff (before {@link #start()}; tests use milliseconds). */
@@ -308,21 +295,7 @@ public final class ScorerService extends ServiceBase {
     private void run() {
         boolean crashed = false;
         try {
-            clients.open(topics.calibrationBatches.name(), new ConsumerRebalanceListener() {
-                @Override
-                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                    dropCarried(partitions);
-                }
-
-                @Override
-                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-                }
-
-                @Override
-                public void onPartitionsLost(Collection<TopicPartition> partitions) {
-                    dropCarried(partitions);
-                }
-            });
+            clients.open(topics.calibrationBatches.name(), groups.rebalanceListener());
             state = State.RUNNING;
             running();
             LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
@@ -337,13 +310,9 @@ public final class ScorerService extends ServiceBase {
                 }
                 List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
                 records.forEach(list::add);
-                scoreAndCommit(list);
+                groups.scoreAndCommit(list);
             }
-            if (carried != null) { // woken from a poll by stop(): commit the open group
-                TransactionGroup last = carried;
-                carried = null;
-                await(submit(last));
-            }
+            groups.commitCarried(); // woken from a poll by stop(): commit the open group
             state = State.STOPPED;
         } catch (TransactionCommitter.Fenced e) {
             failure.set(e.getCause());
@@ -369,154 +338,5 @@ public final class ScorerService extends ServiceBase {
             stopped(); // after a failure the service stays FAILED
             terminated.countDown();
         }
-    }
-
-    /**
-     * Scores the records of one poll in order and commits them in groups, one transaction per group. Without statistics
-     * a group closes once {@code scorer.commit.interval.ms} has passed since its first record began scoring, at the end
-     * of the poll, on a stop, or before a record that must be retried. With statistics it closes at
-     * {@code scorer.stats.flush.tokens} tokens, before a batch it cannot take ({@link TransactionGroup#accepts}), before
-     * a retry, on a stop, or when a poll brings nothing; otherwise it is carried to the next poll. A closed group's transaction
-     * commits on the committer thread while the scoring thread goes on with the next records. A group whose transaction
-     * fails is sought back to, with every record after it (whatever was scored meanwhile is dropped): the next poll
-     * returns them again. The last transaction is awaited before returning, so the consumer is only polled with no
-     * transaction in flight.
-     */
-    private void scoreAndCommit(List<ConsumerRecord<byte[], byte[]>> records) {
-        Future<Boolean> inFlight = null;
-        TransactionGroup inFlightGroup = null;
-        TransactionGroup group = carried != null ? carried : new TransactionGroup(0);
-        carried = null;
-        int retryFrom = -1;
-        for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
-            ConsumerRecord<byte[], byte[]> record = records.get(i);
-            TokenBatchValidator.Result check = validator.check(record.value());
-            boolean isolated = ledger.alone.contains(RetryLedger.key(record));
-            if ((withStats && !group.accepts(check)) || (isolated && !group.isEmpty())) { // an isolated batch goes alone
-                if (inFlight != null && !await(inFlight)) {
-                    dropFrom(inFlightGroup, records);
-                    return;
-                }
-                inFlight = submit(group);
-                inFlightGroup = group;
-                group = new TransactionGroup(i);
-            }
-            Outcome outcome = scoring.score(record, check);
-            if (outcome.tainted()) {
-                // the accumulator may hold part of this batch: the open group's statistics are unusable, so the
-                // group is dropped and scored again from its first record
-                scoring.discardStats();
-                if (inFlight != null && !await(inFlight)) {
-                    dropFrom(inFlightGroup, records);
-                    return;
-                }
-                seekBack(group.records, records, i);
-                return;
-            }
-            if (outcome.retry()) {
-                retryFrom = i;
-                break;
-            }
-            if (group.isEmpty()) {
-                group = new TransactionGroup(i);
-            }
-            group.add(outcome);
-            boolean due = isolated || (withStats ? group.tokens >= flushTokens
-                    : System.nanoTime() - group.outcomes.get(0).startNanos() >= commitIntervalNanos);
-            if (due && i < records.size() - 1) {
-                if (inFlight != null && !await(inFlight)) {
-                    dropFrom(inFlightGroup, records);
-                    return;
-                }
-                inFlight = submit(group);
-                inFlightGroup = group;
-                group = new TransactionGroup(i + 1);
-            }
-        }
-        if (inFlight != null && !await(inFlight)) {
-            dropFrom(inFlightGroup, records);
-            return;
-        }
-        if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens
-                && group.records.stream().noneMatch(r -> ledger.alone.contains(RetryLedger.key(r)))) {
-            carried = group; // the poll was not idle: more batches may join the group
-            return;
-        }
-        if (!group.isEmpty() && !await(submit(group))) {
-            seekBack(group.records, records, group.pollFrom);
-            return;
-        }
-        if (retryFrom >= 0) {
-            seekBack(List.of(), records, retryFrom);
-        }
-    }
-
-    /** A failed transaction: its group and everything scored after it are dropped and sought back to. */
-    private void dropFrom(TransactionGroup failed, List<ConsumerRecord<byte[], byte[]>> records) {
-        scoring.discardStats(); // the open group's statistics go with it
-        seekBack(failed.records, records, failed.pollFrom);
-    }
-
-    /** A rebalance takes partitions away: an open group with records of them cannot be committed and is dropped. */
-    private void dropCarried(Collection<TopicPartition> gone) {
-        TransactionGroup open = carried;
-        if (open == null || open.records.stream().noneMatch(r -> gone.contains(new TopicPartition(r.topic(), r.partition())))) {
-            return;
-        }
-        carried = null;
-        scoring.discardStats();
-        LOG.info("scorer {}: a rebalance took partitions of the open group; its {} record(s) are left to their next owner", instanceId,
-                open.records.size());
-        List<ConsumerRecord<byte[], byte[]>> kept = open.records.stream()
-                .filter(r -> !gone.contains(new TopicPartition(r.topic(), r.partition()))).toList();
-        seekBack(kept, List.of(), 0); // partitions this scorer keeps are rewound to the group's records
-    }
-
-    /** Hands a group of outcomes, with its statistics (taken from the accumulator here, on the scoring thread), to the committer thread. */
-    private Future<Boolean> submit(TransactionGroup group) {
-        ConsumerGroupMetadata metadata = clients.consumer().groupMetadata(); // read on the consumer's thread
-        GramStats stats = withStats && !group.batchIds.isEmpty() ? scoring.drainStats() : null;
-        List<Outcome> outcomes = List.copyOf(group.outcomes);
-        List<String> batchIds = List.copyOf(group.batchIds);
-        Set<Criterion> criteria = group.criteria;
-        return committer.submit(outcomes, stats, batchIds, criteria, metadata);
-    }
-
-    /** The result of a transaction; its unchecked exceptions (fenced, fatal, crash for a test) are rethrown as they are. */
-    private static boolean await(Future<Boolean> transaction) {
-        try {
-            return transaction.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while a transaction was committing", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) {
-                throw r;
-            }
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw new IllegalStateException(e.getCause());
-        }
-    }
-
-    /**
-     * Rewinds every partition to its first record not committed, so the next poll returns it again: the earliest of
-     * {@code earlier} (a group's records, possibly of earlier polls) and of the poll's records from {@code from} on.
-     */
-    private void seekBack(List<ConsumerRecord<byte[], byte[]>> earlier, List<ConsumerRecord<byte[], byte[]>> records, int from) {
-        Map<TopicPartition, Long> first = new LinkedHashMap<>();
-        List<ConsumerRecord<byte[], byte[]>> all = new ArrayList<>(earlier);
-        all.addAll(records.subList(Math.min(from, records.size()), records.size()));
-        for (ConsumerRecord<byte[], byte[]> r : all) {
-            first.merge(new TopicPartition(r.topic(), r.partition()), r.offset(), Math::min);
-        }
-        KafkaConsumer<byte[], byte[]> consumer = clients.consumer();
-        var assigned = consumer.assignment();
-        first.forEach((tp, offset) -> {
-            if (assigned.contains(tp)) {
-                consumer.seek(tp, offset);
-            }
-        });
     }
 }
