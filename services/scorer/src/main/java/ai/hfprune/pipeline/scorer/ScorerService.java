@@ -4,14 +4,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramAccumulator;
-import ai.hfprune.engine.compensate.GramStats;
 import ai.hfprune.engine.importance.Criterion;
-import ai.hfprune.engine.importance.ImportanceScorer;
-import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
-import ai.hfprune.pipeline.common.ClientConfigs;
-import ai.hfprune.pipeline.common.Clients;
 import ai.hfprune.pipeline.common.DeadLetters;
 import ai.hfprune.pipeline.common.Keys;
 import ai.hfprune.pipeline.common.ModelInfo;
@@ -19,60 +14,22 @@ import ai.hfprune.pipeline.common.PipelineConfig;
 import ai.hfprune.pipeline.common.ServiceBase;
 import ai.hfprune.pipeline.common.Topics;
 import ai.hfprune.schemas.ImportancePartial;
-import ai.hfprune.schemas.Structure;
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
-import org.apache.kafka.clients.consumer.CloseOptions;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
-import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.KafkaException;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.AuthorizationException;
-import org.apache.kafka.common.errors.FencedInstanceIdException;
-import org.apache.kafka.common.errors.InvalidProducerEpochException;
-import org.apache.kafka.common.errors.ProducerFencedException;
-import org.apache.kafka.common.errors.RecordBatchTooLargeException;
-import org.apache.kafka.common.errors.RecordTooLargeException;
-import org.apache.kafka.common.errors.SerializationException;
-import org.apache.kafka.common.InvalidRecordException;
-import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.errors.WakeupException;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.Serializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.EnumSet;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -105,15 +62,17 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p><b>Statistics.</b> With {@code prune.compensate=lstsq} the scorer also sums, in the same forward passes, the Gram
  * matrices of down_proj's and o_proj's inputs ({@link GramAccumulator}, on the device). Then a transaction is a
- * <i>stats group</i>: it takes batches, across polls, until {@code scorer.stats.flush.tokens} tokens (or a poll finds
- * nothing, a stop, a rebalance), and carries the batches' partials (each naming the group), the group's statistics once
- * ({@link StatsSender}: packed, chunked, for each criterion) and the offsets past the batches. Batches are scored before
- * the transaction begins (their partials wait in memory), so a transaction is open only for its sends. A group holds one
- * criteria set and distinct batch ids. The accumulator always holds exactly the open group's batches: a batch whose
- * scoring failed after it may have touched the accumulator, or whose scores were not finite, drops the open group (it is
- * sought back to and scored again; such a batch is then dead-lettered without being scored), and whenever scored batches
- * are dropped (a failed transaction, a rebalance) the accumulator is emptied with them. A crash loses the open group and
- * at most an open transaction, as above: statistics are never lost or counted twice.
+ * <i>stats group</i> ({@link GroupAssembler}: batches across polls, up to {@code scorer.stats.flush.tokens} tokens) and
+ * carries the batches' partials (each naming the group), the group's statistics once ({@link StatsSender}: packed,
+ * chunked, for each criterion) and the offsets past the batches. Batches are scored before the transaction begins
+ * (their partials wait in memory), so a transaction is open only for its sends. A crash loses the open group and at
+ * most an open transaction, as above: statistics are never lost or counted twice.
+ *
+ * <p><b>Parts.</b> This class is the service: its lifecycle, the poll loop and the wiring. The scoring thread's
+ * {@link GroupAssembler} takes each poll's records, scores them one by one ({@link BatchScoring}) and gathers the
+ * outcomes into transaction groups; the {@link TransactionCommitter} commits each group on its own thread. Both share
+ * the Kafka clients ({@link ScorerClients}), the bookkeeping of records being retried ({@link RetryLedger}), the
+ * backoff ({@link RetryBackoff}) and the meters ({@link ScorerMeters}).
  *
  * <p>Meters, all tagged {@code instance=<instance.id>}: {@code hfprune_scorer_tokens}, {@code hfprune_scorer_batch_seconds}
  * (with a percentile histogram), {@code hfprune_scorer_partials}, {@code hfprune_scorer_transactions}, {@code hfprune_scorer_failures},
@@ -137,7 +96,8 @@ public final class ScorerService extends ServiceBase {
     public static final int MAX_SCORING_ATTEMPTS = 5;
     public static final int MAX_CONSECUTIVE_GIVE_UPS = 3;
 
-    private static final Logger LOG = LoggerFactory.getLogger(ScorerService.class);
+    /** The scorer's logger; its parts log through it too, so that every log line of a scorer names this class. */
+    static final Logger LOG = LoggerFactory.getLogger(ScorerService.class);
     private static final Duration POLL = Duration.ofMillis(500);
     private static final int MAX_POLL_RECORDS = 8;
     private static final int MAX_POLL_INTERVAL_MS = 30 * 60 * 1000;
@@ -146,59 +106,19 @@ public final class ScorerService extends ServiceBase {
     private final Topics topics;
     private final ModelInfo model;
     private final String instanceId;
-    private final MeterRegistry meters;
     private final LlamaModel llama;
-    private final ImportanceScorer scorer;
-    private final TokenBatchValidator validator;
-    private final Serializer<ImportancePartial> partialSerializer;
-
-    private final Counter tokens;
-    private final Counter partials;
-    private final Counter deadLetters;
-    private final Counter failures;
-    private final Counter transactions;
-    private final Timer batchSeconds;
 
     private volatile State state = State.NEW;
     private volatile boolean stopping;
-    private final CountDownLatch stopSignal = new CountDownLatch(1);
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
-    private final AtomicLong batchesScored = new AtomicLong();
-    private final AtomicLong deadLettered = new AtomicLong();
-    private final AtomicLong partialsCommitted = new AtomicLong();
-    private final AtomicLong partialsSent = new AtomicLong();
-    private volatile long crashAfterPartials = -1;
-    private volatile long crashAfterStatsChunks = -1;
-    private final AtomicLong scoringFailuresToInject = new AtomicLong();
-    private final AtomicLong transactionFailuresToInject = new AtomicLong();
-    private Duration initialBackoff = Duration.ofSeconds(1);
-    private Duration maxBackoff = Duration.ofSeconds(30);
-    private final long commitIntervalNanos;
 
     private Thread thread;
-    private volatile KafkaConsumer<byte[], byte[]> consumer;
-    private volatile KafkaProducer<byte[], byte[]> producer;
-    private final List<KafkaClientMetrics> clientMetrics = new ArrayList<>();
-    /** Failed attempts per partition:offset of the record being retried (both threads update it). */
-    private final Map<String, Integer> attempts = new ConcurrentHashMap<>();
-    private final AtomicInteger consecutiveGiveUps = new AtomicInteger();
-    /** Runs the transactions, one at a time, beside the scoring thread. */
-    private ExecutorService committer;
-    /** prune.compensate=lstsq: Gram statistics are computed and sent with the scores. */
-    private final boolean withStats;
-    private final long flushTokens;
-    private final StatsSender statsSender;
-    /** The open group's statistics, on the device (scoring thread only; null without statistics). */
-    private GramAccumulator gram;
-    /** The open group, carried from one poll to the next (statistics only): its transaction has not begun. */
-    private TransactionGroup carried;
-    /** Records whose scoring touched the statistics and then failed for good: dead-lettered without scoring again. */
-    private final Map<String, String> poisoned = new ConcurrentHashMap<>();
-    /** Records of a group whose transaction failed for good: each is retried in a transaction of its own. */
-    private final Set<String> alone = ConcurrentHashMap.newKeySet();
-    /** Records whose own transaction failed for good, with the reason: dead-lettered without their value. */
-    private final Map<String, String> unsendable = new ConcurrentHashMap<>();
+    private final RetryBackoff backoff = new RetryBackoff(() -> stopping = true);
+    private final ScorerClients clients;
+    private final BatchScoring scoring;
+    private final TransactionCommitter committer;
+    private final GroupAssembler groups;
 
     /**
      * Loads the model of {@code checkpoint} onto {@link LlamaModel#defaultDevice()}; the checkpoint stays the caller's
@@ -207,7 +127,6 @@ public final class ScorerService extends ServiceBase {
     public ScorerService(PipelineConfig config, Topics topics, Checkpoint checkpoint, MeterRegistry meters) {
         this.config = config;
         this.topics = topics;
-        this.meters = meters;
         if (config.get("bootstrap.servers").isBlank()) {
             throw new HfpruneException("bootstrap.servers is not set");
         }
@@ -222,36 +141,26 @@ public final class ScorerService extends ServiceBase {
         }
         this.model = ModelInfo.of(checkpoint);
         this.instanceId = config.instanceId();
-        this.commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
+        long commitIntervalNanos = TimeUnit.MILLISECONDS.toNanos(config.getLong("scorer.commit.interval.ms"));
         config.validate();
-        this.withStats = Compensation.parse(config.compensation()).usesStats();
-        this.flushTokens = config.statsFlushTokens();
-        this.statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
-        this.validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
+        boolean withStats = Compensation.parse(config.compensation()).usesStats();
+        long flushTokens = config.statsFlushTokens();
+        StatsSender statsSender = new StatsSender(topics, model, instanceId, config.statsChunkBytes(), meters);
+        TokenBatchValidator validator = new TokenBatchValidator(topics.calibrationBatches.valueSerde().deserializer(),
                 topics.calibrationBatches.name(), model.id(), checkpoint.config().vocabSize(), config.getInt("seq.len"), criteria);
-        this.partialSerializer = topics.importancePartials.valueSerde().serializer();
-        this.tokens = Counter.builder("hfprune_scorer_tokens").description("tokens scored")
-                .tag("instance", instanceId).register(meters);
-        this.partials = Counter.builder("hfprune_scorer_partials").description("importance partials committed")
-                .tag("instance", instanceId).register(meters);
-        this.failures = Counter.builder("hfprune_scorer_failures").description("failed attempts to score or commit a batch")
-                .tag("instance", instanceId).register(meters);
-        this.transactions = Counter.builder("hfprune_scorer_transactions").description("transactions committed")
-                .tag("instance", instanceId).register(meters);
-        this.deadLetters = Counter.builder("hfprune_dead_letters").description("records sent to the dead-letter topic")
-                .tag("service", "scorer").tag("instance", instanceId).register(meters);
-        this.batchSeconds = Timer.builder("hfprune_scorer_batch_seconds")
-                .description("one batch, from the start of its scoring to the commit of its transaction")
-                .tag("instance", instanceId).publishPercentileHistogram().register(meters);
+        ScorerMeters scorerMeters = ScorerMeters.register(meters, instanceId);
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
-        this.scorer = new ImportanceScorer(llama);
-        this.gram = withStats ? new GramAccumulator(llama.manager(), model.numLayers()) : null;
+        RetryLedger ledger = new RetryLedger();
+        this.clients = new ScorerClients(config, instanceId, meters, withStats, MAX_POLL_RECORDS, MAX_POLL_INTERVAL_MS);
+        this.scoring = new BatchScoring(instanceId, llama, model.numLayers(), withStats, scorerMeters.failures(), ledger, backoff);
+        this.committer = new TransactionCommitter(topics, model, instanceId, clients, statsSender, scorerMeters, ledger, backoff);
+        this.groups = new GroupAssembler(instanceId, clients, validator, scoring, committer, ledger, withStats,
+                flushTokens, commitIntervalNanos, () -> stopping);
     }
 
     /** Replaces the retry backoff (before {@link #start()}; tests use milliseconds). */
     public ScorerService withRetryBackoff(Duration initial, Duration max) {
-        this.initialBackoff = initial;
-        this.maxBackoff = max;
+        backoff.set(initial, max);
         return this;
     }
 
@@ -287,8 +196,8 @@ public final class ScorerService extends ServiceBase {
     @Override
     public boolean stop(Duration timeout) {
         stopping = true;
-        stopSignal.countDown();
-        KafkaConsumer<byte[], byte[]> c = consumer;
+        backoff.stop();
+        KafkaConsumer<byte[], byte[]> c = clients.consumer();
         if (c != null) {
             try {
                 c.wakeup(); // breaks a poll; the only consumer method safe from another thread
@@ -299,9 +208,7 @@ public final class ScorerService extends ServiceBase {
         synchronized (this) {
             if (thread == null) { // never started
                 if (terminated.getCount() > 0) {
-                    if (gram != null) {
-                        gram.close();
-                    }
+                    scoring.close();
                     llama.close();
                     state = State.STOPPED;
                     stopped();
@@ -329,22 +236,22 @@ public final class ScorerService extends ServiceBase {
      * {@code read_committed} readers; a new scorer with the same {@code instance.id} aborts it and redoes the batch.
      */
     public void crashAfterPartialsForTest(long n) {
-        crashAfterPartials = n;
+        committer.crashAfterPartials(n);
     }
 
     /** For tests: as {@link #crashAfterPartialsForTest}, once {@code n} statistics chunks were sent in total. */
     public void crashAfterStatsChunksForTest(long n) {
-        crashAfterStatsChunks = n;
+        committer.crashAfterStatsChunks(n);
     }
 
     /** For tests: the next {@code n} attempts to score a valid batch throw, as a failing device would. */
     public void failScoringForTest(long n) {
-        scoringFailuresToInject.set(n);
+        scoring.failNext(n);
     }
 
     /** For tests: the next {@code n} transactions fail after their partials were sent, as a broker error would. */
     public void failTransactionsForTest(long n) {
-        transactionFailuresToInject.set(n);
+        committer.failNext(n);
     }
 
     public State state() {
@@ -361,16 +268,16 @@ public final class ScorerService extends ServiceBase {
 
     /** Batches whose partials were committed. */
     public long batchesScored() {
-        return batchesScored.get();
+        return committer.batchesScored();
     }
 
     /** Records committed to the dead-letter topic. */
     public long deadLettered() {
-        return deadLettered.get();
+        return committer.deadLettered();
     }
 
     public long partialsCommitted() {
-        return partialsCommitted.get();
+        return committer.partialsCommitted();
     }
 
     /** Why the scorer stopped on its own ({@link State#FAILED} or {@link State#FENCED}), if it did. */
@@ -378,590 +285,58 @@ public final class ScorerService extends ServiceBase {
         return Optional.ofNullable(failure.get());
     }
 
+    /** The consumer's settings: a static member of the scorers' group (its {@code group.instance.id} is {@code instance.id}). */
+    Map<String, Object> consumerConfig() {
+        return clients.consumerConfig();
+    }
+
     // ---------------------------------------------------------------------------------------------
 
     private void run() {
         boolean crashed = false;
         try {
-            producer = newProducer();
-            producer.initTransactions(); // fences an older instance with our id, aborts its open transaction
-            consumer = new KafkaConsumer<>(consumerConfig(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
-            bind(new KafkaClientMetrics(consumer));
-            consumer.subscribe(List.of(topics.calibrationBatches.name()), new ConsumerRebalanceListener() {
-                @Override
-                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                    dropCarried(partitions);
-                }
-
-                @Override
-                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-                }
-
-                @Override
-                public void onPartitionsLost(Collection<TopicPartition> partitions) {
-                    dropCarried(partitions);
-                }
-            });
+            clients.open(topics.calibrationBatches.name(), groups.rebalanceListener());
             state = State.RUNNING;
             running();
             LOG.info("scorer {}: scoring {} ({} layers) on {}", instanceId, model.key(), model.numLayers(),
                     llama.manager().getDevice());
-            committer = Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "hfprune-scorer-" + instanceId + "-commit");
-                t.setDaemon(true);
-                return t;
-            });
+            committer.start();
             while (!stopping) {
                 ConsumerRecords<byte[], byte[]> records;
                 try {
-                    records = consumer.poll(POLL);
+                    records = clients.consumer().poll(POLL);
                 } catch (WakeupException e) {
                     break;
                 }
                 List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
                 records.forEach(list::add);
-                scoreAndCommit(list);
+                groups.scoreAndCommit(list);
             }
-            if (carried != null) { // woken from a poll by stop(): commit the open group
-                TransactionGroup last = carried;
-                carried = null;
-                await(submit(last));
-            }
+            groups.commitCarried(); // woken from a poll by stop(): commit the open group
             state = State.STOPPED;
-        } catch (Fenced e) {
+        } catch (TransactionCommitter.Fenced e) {
             failure.set(e.getCause());
             state = State.FENCED;
             failed(new IllegalStateException("fenced: another scorer took over transactional id "
                     + config.get("topic.prefix") + "scorer-" + instanceId + " (" + e.getCause() + ")", e.getCause()));
-        } catch (CrashedForTest e) {
+        } catch (TransactionCommitter.CrashedForTest e) {
             crashed = true;
             state = State.CRASHED;
-            failed(new IllegalStateException("crashed for a test after " + partialsSent.get() + " partials"));
+            failed(new IllegalStateException("crashed for a test after " + committer.partialsSent() + " partials"));
         } catch (Throwable t) {
             failure.set(t);
             state = State.FAILED;
             failed(t);
         } finally {
-            if (committer != null) {
-                committer.shutdownNow(); // idle here: every transaction was awaited
-            }
-            clientMetrics.forEach(KafkaClientMetrics::close);
+            committer.shutdownNow(); // idle here: every transaction was awaited
+            clients.closeMetrics();
             if (!crashed) {
-                closeClients(Duration.ofSeconds(30));
+                clients.close(Duration.ofSeconds(30));
             }
-            if (gram != null) {
-                gram.close();
-            }
+            scoring.close();
             llama.close();
             stopped(); // after a failure the service stays FAILED
             terminated.countDown();
-        }
-    }
-
-    /**
-     * Scores the records of one poll in order and commits them in groups, one transaction per group. Without statistics
-     * a group closes once {@code scorer.commit.interval.ms} has passed since its first record began scoring, at the end
-     * of the poll, on a stop, or before a record that must be retried. With statistics it closes at
-     * {@code scorer.stats.flush.tokens} tokens, before a batch it cannot take ({@link TransactionGroup#accepts}), before
-     * a retry, on a stop, or when a poll brings nothing; otherwise it is carried to the next poll. A closed group's transaction
-     * commits on the committer thread while the scoring thread goes on with the next records. A group whose transaction
-     * fails is sought back to, with every record after it (whatever was scored meanwhile is dropped): the next poll
-     * returns them again. The last transaction is awaited before returning, so the consumer is only polled with no
-     * transaction in flight.
-     */
-    private void scoreAndCommit(List<ConsumerRecord<byte[], byte[]>> records) {
-        Future<Boolean> inFlight = null;
-        TransactionGroup inFlightGroup = null;
-        TransactionGroup group = carried != null ? carried : new TransactionGroup(0);
-        carried = null;
-        int retryFrom = -1;
-        for (int i = 0; i < records.size() && !stopping; i++) { // records not started are left for the group
-            ConsumerRecord<byte[], byte[]> record = records.get(i);
-            TokenBatchValidator.Result check = validator.check(record.value());
-            boolean isolated = alone.contains(attemptKey(record));
-            if ((withStats && !group.accepts(check)) || (isolated && !group.isEmpty())) { // an isolated batch goes alone
-                if (inFlight != null && !await(inFlight)) {
-                    dropFrom(inFlightGroup, records);
-                    return;
-                }
-                inFlight = submit(group);
-                inFlightGroup = group;
-                group = new TransactionGroup(i);
-            }
-            Outcome outcome = score(record, check);
-            if (outcome.tainted()) {
-                // the accumulator may hold part of this batch: the open group's statistics are unusable, so the
-                // group is dropped and scored again from its first record
-                discardStats();
-                if (inFlight != null && !await(inFlight)) {
-                    dropFrom(inFlightGroup, records);
-                    return;
-                }
-                seekBack(group.records, records, i);
-                return;
-            }
-            if (outcome.retry()) {
-                retryFrom = i;
-                break;
-            }
-            if (group.isEmpty()) {
-                group = new TransactionGroup(i);
-            }
-            group.add(outcome);
-            boolean due = isolated || (withStats ? group.tokens >= flushTokens
-                    : System.nanoTime() - group.outcomes.get(0).startNanos() >= commitIntervalNanos);
-            if (due && i < records.size() - 1) {
-                if (inFlight != null && !await(inFlight)) {
-                    dropFrom(inFlightGroup, records);
-                    return;
-                }
-                inFlight = submit(group);
-                inFlightGroup = group;
-                group = new TransactionGroup(i + 1);
-            }
-        }
-        if (inFlight != null && !await(inFlight)) {
-            dropFrom(inFlightGroup, records);
-            return;
-        }
-        if (withStats && retryFrom < 0 && !stopping && !records.isEmpty() && !group.isEmpty() && group.tokens < flushTokens
-                && group.records.stream().noneMatch(r -> alone.contains(attemptKey(r)))) {
-            carried = group; // the poll was not idle: more batches may join the group
-            return;
-        }
-        if (!group.isEmpty() && !await(submit(group))) {
-            seekBack(group.records, records, group.pollFrom);
-            return;
-        }
-        if (retryFrom >= 0) {
-            seekBack(List.of(), records, retryFrom);
-        }
-    }
-
-    /** A failed transaction: its group and everything scored after it are dropped and sought back to. */
-    private void dropFrom(TransactionGroup failed, List<ConsumerRecord<byte[], byte[]>> records) {
-        discardStats(); // the open group's statistics go with it
-        seekBack(failed.records, records, failed.pollFrom);
-    }
-
-    /** A rebalance takes partitions away: an open group with records of them cannot be committed and is dropped. */
-    private void dropCarried(Collection<TopicPartition> gone) {
-        TransactionGroup open = carried;
-        if (open == null || open.records.stream().noneMatch(r -> gone.contains(new TopicPartition(r.topic(), r.partition())))) {
-            return;
-        }
-        carried = null;
-        discardStats();
-        LOG.info("scorer {}: a rebalance took partitions of the open group; its {} record(s) are left to their next owner", instanceId,
-                open.records.size());
-        List<ConsumerRecord<byte[], byte[]>> kept = open.records.stream()
-                .filter(r -> !gone.contains(new TopicPartition(r.topic(), r.partition()))).toList();
-        seekBack(kept, List.of(), 0); // partitions this scorer keeps are rewound to the group's records
-    }
-
-    /** Empties the statistics accumulator (the batches in it were dropped). */
-    private void discardStats() {
-        if (gram != null) {
-            gram.close();
-            gram = new GramAccumulator(llama.manager(), model.numLayers());
-        }
-    }
-
-    /** Hands a group of outcomes, with its statistics (taken from the accumulator here, on the scoring thread), to the committer thread. */
-    private Future<Boolean> submit(TransactionGroup group) {
-        ConsumerGroupMetadata metadata = consumer.groupMetadata(); // read on the consumer's thread
-        GramStats stats = withStats && !group.batchIds.isEmpty() ? gram.drain() : null;
-        List<Outcome> outcomes = List.copyOf(group.outcomes);
-        List<String> batchIds = List.copyOf(group.batchIds);
-        Set<Criterion> criteria = group.criteria;
-        return committer.submit(() -> commit(outcomes, stats, batchIds, criteria, metadata));
-    }
-
-    /** Scores one record that {@code check} validated. */
-    private Outcome score(ConsumerRecord<byte[], byte[]> record, TokenBatchValidator.Result check) {
-        long t0 = System.nanoTime();
-        String attemptKey = attemptKey(record);
-        String deadReason = unsendable.get(attemptKey); // a transaction with it failed for good: only its dead letter goes
-        boolean touched = false;
-        TokenBatchValidator.Valid valid = null;
-        Map<Criterion, Partial> scores = Map.of();
-        if (deadReason != null) {
-            // not scored again
-        } else if (check instanceof TokenBatchValidator.Invalid invalid) {
-            deadReason = invalid.reason();
-        } else {
-            valid = (TokenBatchValidator.Valid) check;
-            if (!valid.criteria().isEmpty() && poisoned.containsKey(attemptKey)) {
-                deadReason = poisoned.get(attemptKey);
-            } else if (!valid.criteria().isEmpty()) {
-                try {
-                    if (scoringFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                        throw new IllegalStateException("injected scoring failure"); // before the model: nothing touched
-                    }
-                    touched = withStats;
-                    scores = scorer.score(valid.windows(), valid.criteria(), gram);
-                    deadReason = nonFinite(scores);
-                    if (deadReason != null) {
-                        scores = Map.of();
-                    }
-                } catch (RuntimeException e) {
-                    failures.increment();
-                    int n = attempts.merge(attemptKey, 1, Integer::sum);
-                    if (n < MAX_SCORING_ATTEMPTS) {
-                        LOG.warn("scorer {}: scoring batch {} ({}) failed (attempt {} of {}): {}", instanceId,
-                                valid.batch().getBatchId(), attemptKey, n, MAX_SCORING_ATTEMPTS, e.toString());
-                        backoff(n);
-                        return new Outcome(record, attemptKey, valid, Map.of(), null, t0, true, touched);
-                    }
-                    LOG.error("scorer {}: scoring batch {} ({}) failed {} times; dead-lettering it", instanceId,
-                            valid.batch().getBatchId(), attemptKey, n, e);
-                    deadReason = "scoring failed " + n + " times: " + e;
-                    int giveUps = consecutiveGiveUps.incrementAndGet();
-                    if (giveUps >= MAX_CONSECUTIVE_GIVE_UPS) {
-                        throw new HfpruneException(giveUps + " batches in a row could not be scored; the last: " + e, e);
-                    }
-                }
-            }
-        }
-        if (touched && deadReason != null) {
-            poisoned.put(attemptKey, deadReason); // scored again after the group is dropped, it is dead-lettered at once
-            return new Outcome(record, attemptKey, valid, Map.of(), deadReason, t0, false, true);
-        }
-        return new Outcome(record, attemptKey, valid, scores, deadReason, t0, false, false);
-    }
-
-    /**
-     * Commits a group of outcomes, with the offsets past their records, in one transaction (on the committer thread).
-     *
-     * @return true when committed; false when the group must be retried (aborted; the backoff has been waited)
-     */
-    private boolean commit(List<Outcome> group, GramStats stats, List<String> batchIds, Set<Criterion> criteria,
-                           ConsumerGroupMetadata metadata) {
-        Outcome first = group.get(0);
-        int[] sent = new int[group.size()];
-        String statsGroup = stats == null ? "" : StatsSender.groupId(model, batchIds);
-        long statsBytes = 0;
-        try {
-            producer.beginTransaction();
-            Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
-            for (int i = 0; i < group.size(); i++) {
-                sent[i] = send(group.get(i), statsGroup);
-                ConsumerRecord<byte[], byte[]> record = group.get(i).record();
-                offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
-            }
-            if (stats != null) {
-                statsBytes = statsSender.send(producer, statsGroup, batchIds, criteria, stats, n -> {
-                    long crashAt = crashAfterStatsChunks;
-                    if (crashAt >= 0 && n >= crashAt) {
-                        crashNow();
-                    }
-                });
-            }
-            producer.sendOffsetsToTransaction(offsets, metadata);
-            if (transactionFailuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                throw new KafkaException("injected transaction failure");
-            }
-            producer.commitTransaction();
-            transactions.increment();
-        } catch (CrashedForTest e) {
-            throw e;
-        } catch (KafkaException e) {
-            if (fenced(e)) {
-                throw new Fenced(e);
-            }
-            if (fatal(e)) {
-                throw e;
-            }
-            failures.increment();
-            if (unfixable(e)) {
-                abortOrReset();
-                isolateOrGiveUp(group, e);
-                return false; // retried at once: no wait mends it
-            }
-            int n = attempts.merge(first.attemptKey(), 1, Integer::sum);
-            LOG.warn("scorer {}: transaction for {} batch(es) from {} failed (attempt {}): {}; aborting and retrying", instanceId,
-                    group.size(), first.attemptKey(), n, e.toString());
-            abortOrReset();
-            backoff(n);
-            return false;
-        }
-        for (int i = 0; i < group.size(); i++) {
-            committed(group.get(i), sent[i]);
-        }
-        if (stats != null) {
-            statsSender.committed(statsBytes);
-        }
-        return true;
-    }
-
-    /**
-     * A transaction failed for a reason no retry mends (a record the broker refuses): of a group of several batches,
-     * each is retried in a transaction of its own, to find the one; a batch alone is dead-lettered without its value.
-     */
-    private void isolateOrGiveUp(List<Outcome> group, KafkaException e) {
-        if (group.size() > 1) {
-            group.forEach(o -> alone.add(o.attemptKey()));
-            LOG.warn("scorer {}: transaction for {} batches from {} failed for good ({}); retrying each alone", instanceId,
-                    group.size(), group.get(0).attemptKey(), e.toString());
-            return;
-        }
-        String key = group.get(0).attemptKey();
-        String reason = "its transaction failed for a reason no retry mends: " + e;
-        unsendable.put(key, reason);
-        LOG.error("scorer {}: {} {}; dead-lettering it without its value", instanceId, key, reason, e);
-    }
-
-    /** Failures of a transaction that fail the same way every time: the broker refuses a record. */
-    static boolean unfixable(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof RecordTooLargeException || t instanceof RecordBatchTooLargeException
-                    || t instanceof InvalidRecordException || t instanceof SerializationException) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static String attemptKey(ConsumerRecord<byte[], byte[]> record) {
-        return record.topic() + "-" + record.partition() + "@" + record.offset();
-    }
-
-    /** Sends one outcome's partials (or its dead letter) into the open transaction; returns the partials sent. */
-    private int send(Outcome o, String statsGroup) {
-        ConsumerRecord<byte[], byte[]> record = o.record();
-        if (o.deadReason() != null) {
-            producer.send(DeadLetters.of(topics.deadLetters.name(), record, o.deadReason(), "scorer",
-                    unsendable.containsKey(o.attemptKey()) ? -1 : DeadLetters.MAX_CARRIED_BYTES));
-            return 0;
-        }
-        int sent = 0;
-        for (Map.Entry<Criterion, Partial> e : o.scores().entrySet()) {
-            for (int layer = 0; layer < model.numLayers(); layer++) {
-                for (Structure structure : Structure.values()) {
-                    sendPartial(o.valid(), e.getKey(), e.getValue(), layer, structure, statsGroup);
-                    sent++;
-                }
-            }
-        }
-        return sent;
-    }
-
-    /** Bookkeeping and meters once an outcome's transaction has committed. */
-    private void committed(Outcome o, int partialsSent) {
-        attempts.remove(o.attemptKey());
-        poisoned.remove(o.attemptKey());
-        alone.remove(o.attemptKey());
-        unsendable.remove(o.attemptKey());
-        if (o.deadReason() != null) {
-            deadLetters.increment();
-            deadLettered.incrementAndGet();
-            LOG.warn("scorer {}: dead letter {}: {}", instanceId, o.attemptKey(), o.deadReason());
-        } else if (!o.scores().isEmpty()) {
-            consecutiveGiveUps.set(0);
-            partials.increment(partialsSent);
-            partialsCommitted.addAndGet(partialsSent);
-            int[][] windows = o.valid().windows();
-            tokens.increment((double) windows.length * windows[0].length);
-            batchesScored.incrementAndGet();
-            batchSeconds.record(System.nanoTime() - o.startNanos(), TimeUnit.NANOSECONDS);
-        }
-    }
-
-    /** The result of a transaction; its unchecked exceptions (fenced, fatal, crash for a test) are rethrown as they are. */
-    private static boolean await(Future<Boolean> transaction) {
-        try {
-            return transaction.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while a transaction was committing", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) {
-                throw r;
-            }
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw new IllegalStateException(e.getCause());
-        }
-    }
-
-    private void sendPartial(TokenBatchValidator.Valid valid, Criterion criterion, Partial partial, int layer, Structure structure,
-                             String statsGroup) {
-        double[] values = structure == Structure.MLP ? partial.mlp()[layer] : partial.heads()[layer];
-        List<Double> boxed = new ArrayList<>(values.length);
-        for (double v : values) {
-            boxed.add(v);
-        }
-        ImportancePartial p = ImportancePartial.newBuilder()
-                .setBatchId(valid.batch().getBatchId())
-                .setModel(model.id())
-                .setCriterion(criterion.id())
-                .setLayer(layer)
-                .setNumLayers(model.numLayers())
-                .setStructure(structure)
-                .setWindows(partial.windows())
-                .setTokens(partial.tokens())
-                .setValues(boxed)
-                .setScorerId(instanceId)
-                .setStatsGroup(statsGroup)
-                .build();
-        String topic = topics.importancePartials.name();
-        byte[] key = Keys.partial(model.id(), criterion.id(), layer, structure).getBytes(StandardCharsets.UTF_8);
-        producer.send(new ProducerRecord<>(topic, key, partialSerializer.serialize(topic, p)));
-        long n = partialsSent.incrementAndGet();
-        long crashAt = crashAfterPartials;
-        if (crashAt >= 0 && n >= crashAt) {
-            crashNow();
-        }
-    }
-
-    /** A test's crash: what was sent is in the log, inside the open transaction, which is neither committed nor aborted. */
-    private void crashNow() {
-        producer.flush(); // the records are in the log, inside the open transaction
-        producer.close(Duration.ZERO); // no abort: the transaction stays open, as after a kill -9
-        KafkaConsumer<byte[], byte[]> c = consumer;
-        consumer = null;
-        c.close(); // commits nothing and, a static member, stays in the group as after a kill -9
-        throw new CrashedForTest();
-    }
-
-    /** Why the scores cannot be published (the aggregator takes finite, non-negative sums only), or null. */
-    private static String nonFinite(Map<Criterion, Partial> scores) {
-        for (Partial p : scores.values()) {
-            for (int l = 0; l < p.mlp().length; l++) {
-                for (double[] v : new double[][] {p.mlp()[l], p.heads()[l]}) {
-                    for (int i = 0; i < v.length; i++) {
-                        if (!Double.isFinite(v[i]) || v[i] < 0) {
-                            return p.criterion().id() + " scores of layer " + l + " are not finite and non-negative (" + v[i]
-                                    + " at index " + i + ")";
-                        }
-                    }
-                }
-            }
-        }
-        return null;
-    }
-
-    /**
-     * Rewinds every partition to its first record not committed, so the next poll returns it again: the earliest of
-     * {@code earlier} (a group's records, possibly of earlier polls) and of the poll's records from {@code from} on.
-     */
-    private void seekBack(List<ConsumerRecord<byte[], byte[]>> earlier, List<ConsumerRecord<byte[], byte[]>> records, int from) {
-        Map<TopicPartition, Long> first = new LinkedHashMap<>();
-        List<ConsumerRecord<byte[], byte[]>> all = new ArrayList<>(earlier);
-        all.addAll(records.subList(Math.min(from, records.size()), records.size()));
-        for (ConsumerRecord<byte[], byte[]> r : all) {
-            first.merge(new TopicPartition(r.topic(), r.partition()), r.offset(), Math::min);
-        }
-        var assigned = consumer.assignment();
-        first.forEach((tp, offset) -> {
-            if (assigned.contains(tp)) {
-                consumer.seek(tp, offset);
-            }
-        });
-    }
-
-    private void abortOrReset() {
-        try {
-            producer.abortTransaction();
-        } catch (KafkaException e) {
-            if (fenced(e)) {
-                throw new Fenced(e);
-            }
-            if (fatal(e)) {
-                throw e;
-            }
-            LOG.warn("scorer {}: abort failed ({}); starting a new producer", instanceId, e.toString());
-            try {
-                producer.close(Duration.ZERO);
-            } catch (RuntimeException ignored) {
-                // replaced below
-            }
-            producer = newProducer();
-            producer.initTransactions(); // aborts whatever the old producer left open
-        }
-    }
-
-    private void backoff(int attempt) {
-        long ms = initialBackoff.toMillis() << Math.min(attempt - 1, 20);
-        ms = Math.min(ms, maxBackoff.toMillis());
-        try {
-            stopSignal.await(ms, TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            stopping = true;
-        }
-    }
-
-    /** Another producer took over our transactional id: this instance must go (and must not take the id back). */
-    static boolean fenced(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof ProducerFencedException || t instanceof InvalidProducerEpochException
-                    || t instanceof FencedInstanceIdException) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Errors that no retry mends. */
-    static boolean fatal(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof AuthorizationException || t instanceof UnsupportedVersionException) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private KafkaProducer<byte[], byte[]> newProducer() {
-        String prefix = config.get("topic.prefix");
-        Map<String, Object> p = ClientConfigs.transactional(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-producer",
-                prefix + "scorer-" + instanceId);
-        // a group's statistics of a large model take long to send (a 7B model's are ~18 GB): 5 minutes then
-        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, withStats ? 300_000 : 60_000);
-        KafkaProducer<byte[], byte[]> created = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
-        bind(new KafkaClientMetrics(created));
-        return created;
-    }
-
-    /** The consumer's settings: a static member of the scorers' group (its {@code group.instance.id} is {@code instance.id}). */
-    Map<String, Object> consumerConfig() {
-        String prefix = config.get("topic.prefix");
-        Map<String, Object> c = ClientConfigs.groupConsumer(config.get("bootstrap.servers"), prefix + "scorer-" + instanceId + "-consumer",
-                prefix + "scorers");
-        c.putAll(ClientConfigs.staticMember(instanceId, config.sessionTimeoutMillis()));
-        c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, MAX_POLL_RECORDS);
-        c.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS);
-        // keep the coordinator connection through a long rebalance (Kafka warns when it is shorter than the poll interval)
-        c.put(ConsumerConfig.CONNECTIONS_MAX_IDLE_MS_CONFIG, MAX_POLL_INTERVAL_MS + 60_000);
-        return c;
-    }
-
-    private void bind(KafkaClientMetrics metrics) {
-        metrics.bindTo(meters);
-        clientMetrics.add(metrics);
-    }
-
-    private void closeClients(Duration timeout) {
-        KafkaConsumer<byte[], byte[]> c = consumer;
-        KafkaProducer<byte[], byte[]> p = producer;
-        // a stopped scorer leaves the group, so its partitions go to the others at once (a static member would keep
-        // them for the session timeout); a killed one cannot, and its successor with the same id takes them back
-        Clients.closeQuietly(c, () -> c.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)),
-                LOG, "scorer " + instanceId + ": closing the consumer");
-        Clients.closeQuietly(p, () -> p.close(timeout), LOG, "scorer " + instanceId + ": closing the producer");
-    }
-
-    private static final class Fenced extends RuntimeException {
-        Fenced(Throwable cause) {
-            super(cause);
-        }
-    }
-
-    private static final class CrashedForTest extends RuntimeException {
-        CrashedForTest() {
-            super("crashed for a test", null, false, false);
         }
     }
 }
