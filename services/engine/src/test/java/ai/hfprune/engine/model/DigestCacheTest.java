@@ -1,5 +1,6 @@
 package ai.hfprune.engine.model;
 
+import ai.hfprune.engine.testing.ProcessIo;
 import ai.hfprune.engine.testing.TinyCheckpoints;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -11,7 +12,6 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -95,25 +95,25 @@ class DigestCacheTest {
     /** 2.1 GB of float32 weights (a 520,000-token vocabulary, sparse on disk): identified from the cache reading almost nothing. */
     @Test
     void aMultiGigabyteCheckpointIsIdentifiedWithoutReadingItsWeights(@TempDir Path dir) throws Exception {
-        assumeTrue(Files.isReadable(Path.of("/proc/self/io")), "needs Linux's /proc/self/io");
+        assumeTrue(ProcessIo.available(), "needs Linux's /proc/self/io");
         Path model = dir.resolve("big");
         long weightBytes = writeSparseCheckpoint(model);
         System.setProperty("hfprune.digest.cache", dir.resolve("cache").toString());
 
-        long read0 = bytesRead();
+        long read0 = ProcessIo.bytesRead();
         String digest;
         try (Checkpoint c = Checkpoint.open(model)) { // the first process on the machine (a scorer, say) digests it
             digest = c.sha256();
         }
-        long firstRead = bytesRead() - read0;
+        long firstRead = ProcessIo.bytesRead() - read0;
         assertTrue(firstRead >= weightBytes, "the measurement sees the digest's reads: " + firstRead + " bytes");
 
-        long read1 = bytesRead();
+        long read1 = ProcessIo.bytesRead();
         try (Checkpoint c = Checkpoint.open(model)) { // the aggregator and the sampler: open, widths, identity
             assertEquals(digest, c.sha256());
             assertEquals(1, WeightCheck.layerWidths(c.config(), c.weights()).numLayers());
         }
-        long secondRead = bytesRead() - read1;
+        long secondRead = ProcessIo.bytesRead() - read1;
         System.out.printf("weights %d MB; read while digesting %d MB, while identifying from the cache %d KB%n",
                 weightBytes >> 20, firstRead >> 20, secondRead >> 10);
         assertTrue(secondRead < 4L << 20, "identifying from the cache read " + secondRead + " bytes");
@@ -164,16 +164,6 @@ class DigestCacheTest {
             file.setLength(8 + padded + offset); // a hole: zeros, taking no disk space
         }
         return offset;
-    }
-
-    /** Bytes this process has read through read(2) and friends ({@code rchar}). */
-    private static long bytesRead() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/io"), StandardCharsets.US_ASCII)) {
-            if (line.startsWith("rchar:")) {
-                return Long.parseLong(line.substring(6).strip());
-            }
-        }
-        throw new IllegalStateException("no rchar in /proc/self/io");
     }
 
     private static String sha256(Path file) throws Exception {

@@ -2,12 +2,12 @@ package ai.hfprune.engine.model;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.testing.Assets;
+import ai.hfprune.engine.testing.ProcessIo;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -29,24 +29,24 @@ class DeclaredDigestTest {
 
     @Test
     void aDeclaredDigestIsTakenWithoutReadingTheWeights() throws IOException {
-        assumeTrue(Files.isReadable(Path.of("/proc/self/io")), "needs Linux's /proc/self/io");
+        assumeTrue(ProcessIo.available(), "needs Linux's /proc/self/io");
         System.setProperty("hfprune.digest.cache", "off");
         Path model = Assets.stories260K();
         long size = Files.size(model);
-        long read0 = bytesRead();
+        long read0 = ProcessIo.bytesRead();
         String digest;
         try (CheckpointFiles c = CheckpointFiles.open(model)) {
             digest = c.sha256(); // no cache: every byte
         }
-        long digesting = bytesRead() - read0;
+        long digesting = ProcessIo.bytesRead() - read0;
         assertTrue(digesting >= size, "the measurement sees the digest's reads: " + digesting + " of " + size + " bytes");
 
-        long read1 = bytesRead();
+        long read1 = ProcessIo.bytesRead();
         try (CheckpointFiles c = CheckpointFiles.open(model)) {
             c.declareSha256(digest);
             assertEquals(digest, c.sha256());
         }
-        long declared = bytesRead() - read1;
+        long declared = ProcessIo.bytesRead() - read1;
         assertTrue(declared < size / 2, "opening and identifying by the declaration read " + declared + " of " + size + " bytes");
     }
 
@@ -82,15 +82,5 @@ class DeclaredDigestTest {
     void aMalformedDeclarationSaysWhatADigestLooksLike() {
         HfpruneException e = assertThrows(HfpruneException.class, () -> CheckpointFiles.checkedDigest("ABC"));
         assertTrue(e.getMessage().contains("64 lower-case hexadecimal digits") && e.getMessage().contains("'ABC'"), e.getMessage());
-    }
-
-    /** Bytes this process has read through read(2) and friends ({@code rchar}). */
-    private static long bytesRead() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/io"), StandardCharsets.US_ASCII)) {
-            if (line.startsWith("rchar:")) {
-                return Long.parseLong(line.substring(6).strip());
-            }
-        }
-        throw new IllegalStateException("no rchar in /proc/self/io");
     }
 }
