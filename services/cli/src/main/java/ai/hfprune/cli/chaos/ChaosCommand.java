@@ -69,6 +69,11 @@ public class ChaosCommand implements Callable<Integer> {
     @Option(names = "--no-baseline", description = "Skip the run without kills (no tokens/s to compare with).")
     boolean noBaseline;
 
+    @Option(names = "--timeout-minutes", defaultValue = "30",
+            description = "Give up (and print where each process stands, with its log's last lines) when the runs have not "
+                    + "passed their checks this many minutes after the start (default: ${DEFAULT-VALUE}).")
+    int timeoutMinutes;
+
     @Option(names = "--keep", description = "Keep the work folder (logs, broker data, model versions) even when every check passes.")
     boolean keep;
 
@@ -83,10 +88,12 @@ public class ChaosCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (kills < 1 || windows < 1 || seqLen < 2 || batchWindows < 1 || windows % batchWindows != 0 || gap.size() != 2
-                || gap.get(0) < 0 || gap.get(1) < gap.get(0) || largeRecordMb < 1 || largeRecordMb > 64 || duplicates < 1) {
-            throw new HfpruneException("--kills, --windows, --batch-windows and --duplicates must be ≥ 1 with --windows a multiple "
-                    + "of --batch-windows, --seq-len ≥ 2, --gap MIN,MAX with 0 ≤ MIN ≤ MAX, --large-record-mb 1 to 64");
+                || gap.get(0) < 0 || gap.get(1) < gap.get(0) || largeRecordMb < 1 || largeRecordMb > 64 || duplicates < 1
+                || timeoutMinutes < 1) {
+            throw new HfpruneException("--kills, --windows, --batch-windows, --duplicates and --timeout-minutes must be ≥ 1 with "
+                    + "--windows a multiple of --batch-windows, --seq-len ≥ 2, --gap MIN,MAX with 0 ≤ MIN ≤ MAX, --large-record-mb 1 to 64");
         }
+        long deadline = System.nanoTime() + Duration.ofMinutes(timeoutMinutes).toNanos();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Path dataFile = data != null ? data : Assets.resolve(Assets.DEFAULT_CALIBRATION);
@@ -130,15 +137,14 @@ public class ChaosCommand implements Callable<Integer> {
                 RunResult baseline = null;
                 if (!noBaseline) {
                     progress(err, "run without kills");
-                    baseline = run(base, "baseline", nonce, work, checkpoint, reference, broker, null, err);
+                    baseline = run(base, "baseline", nonce, work, checkpoint, reference, broker, null, deadline, err);
                 }
                 progress(err, "run with " + kills + " kills");
                 List<KillLoop.Planned> plan = KillLoop.plan(kills, seed, gap.get(0), gap.get(1), true);
-                RunResult chaos = run(base, "chaos", nonce, work, checkpoint, reference, broker, plan, err);
+                RunResult chaos = run(base, "chaos", nonce, work, checkpoint, reference, broker, plan, deadline, err);
                 print(out, checkpoint, baseline, chaos, load);
                 passed = chaos.checks().allOk();
                 if (!passed) {
-                    keep = true;
                     throw new HfpruneException("chaos: " + chaos.checks().checks().stream().filter(c -> !c.ok()).count()
                             + " check(s) failed (see above); logs in " + work.resolve("logs"));
                 }
@@ -146,7 +152,7 @@ public class ChaosCommand implements Callable<Integer> {
                 broker.stop(Duration.ofSeconds(30));
             }
         } finally {
-            if (keep) {
+            if (keep || !passed) { // a failed run keeps its logs
                 err.println("bench chaos: the work folder is kept: " + work);
             } else {
                 FileTrees.deleteQuietly(work);
@@ -157,7 +163,7 @@ public class ChaosCommand implements Callable<Integer> {
 
     /** One run on fresh topics; with a plan, the kills and the bad records, then the checks. */
     private RunResult run(PipelineConfig base, String label, String nonce, Path work, Checkpoint checkpoint, Reference reference,
-                          ServiceProcess broker, List<KillLoop.Planned> plan, PrintWriter err) throws Exception {
+                          ServiceProcess broker, List<KillLoop.Planned> plan, long deadline, PrintWriter err) throws Exception {
         PipelineConfig config = base.with("topic.prefix", "chaos." + nonce + "." + label + ".")
                 .with("output.root", work.resolve(label + "-pruned").toString());
         Topics topics = Topics.of(config);
@@ -165,7 +171,7 @@ public class ChaosCommand implements Callable<Integer> {
         try (Admin admin = Admin.create(ClientConfigs.admin(bootstrap))) {
             topics.createAll(admin, 4, (short) 1);
         }
-        PipelineProcesses processes = new PipelineProcesses(config, work.resolve("logs").resolve(label));
+        PipelineProcesses processes = new PipelineProcesses(config, work.resolve("logs").resolve(label), deadline);
         long total = reference.sums().tokens();
         try (CompletionWatch clock = new CompletionWatch(bootstrap, topics, total);
              BadRecords bad = new BadRecords(bootstrap, topics, ModelInfo.of(checkpoint), largeRecordMb * 1_000_000, seed)) {
@@ -197,11 +203,7 @@ public class ChaosCommand implements Callable<Integer> {
                     sendDuplicates(processes, bad, loop, err, label);
                 }
             }
-            long deadline = System.nanoTime() + Duration.ofMinutes(20).toNanos();
-            while (!clock.complete()) {
-                if (System.nanoTime() > deadline) {
-                    throw new HfpruneException(label + ": no trigger covering " + total + " tokens within 20 min; logs in " + work);
-                }
+            while (!clock.complete()) { // until the deadline: supervise() then throws with where each process stands
                 loop.sleepSupervised(Duration.ofMillis(200));
             }
             progress(err, String.format("%s: every token aggregated %.1f s after the first batch", label, clock.seconds()));

@@ -20,6 +20,8 @@ import java.util.function.Consumer;
  */
 final class PipelineProcesses {
 
+    private static final Duration STATUS_EVERY = Duration.ofSeconds(60);
+
     final ServiceProcess aggregator;
     final ServiceProcess pruner;
     final List<ServiceProcess> scorers;
@@ -27,8 +29,13 @@ final class PipelineProcesses {
     private final List<ServiceProcess> services;
     /** Restarts of processes that ended on their own: name and exit status. */
     private final List<String> exits = new ArrayList<>();
+    /** When {@link #supervise} gives up on the run (System.nanoTime), and when it next prints where the run stands. */
+    private final long deadlineNanos;
+    private long nextStatusNanos;
 
-    PipelineProcesses(PipelineConfig config, Path logDir) throws IOException {
+    PipelineProcesses(PipelineConfig config, Path logDir, long deadlineNanos) throws IOException {
+        this.deadlineNanos = deadlineNanos;
+        this.nextStatusNanos = System.nanoTime() + STATUS_EVERY.toNanos();
         aggregator = service("aggregator", "2g", config.with("state.dir", logDir.resolveSibling(logDir.getFileName() + "-state").toString()),
                 logDir);
         pruner = service("pruner", "2g", config, logDir);
@@ -78,9 +85,18 @@ final class PipelineProcesses {
 
     /**
      * Starts again every service that ended without being killed here (it failed and exited, as a restart policy
-     * would see it), and throws if the sampler ended with an error. Called often by whoever runs the clock.
+     * would see it), and throws if the sampler ended with an error or the run is past its deadline. Every minute it
+     * logs where the run stands, so that a slow or stuck run shows where it is. Called often by whoever runs the clock.
      */
     synchronized void supervise(Consumer<String> log) throws IOException {
+        long now = System.nanoTime();
+        if (now > deadlineNanos) {
+            throw new HfpruneException("the run is past its deadline (--timeout-minutes); where each process stands:\n" + describe(12));
+        }
+        if (now > nextStatusNanos) {
+            nextStatusNanos = now + STATUS_EVERY.toNanos();
+            log.accept("status: " + status());
+        }
         for (ServiceProcess s : services) {
             if (!s.isAlive()) {
                 String line = s.name + " exited by itself with status " + s.exitStatus().orElse(-1) + "; started again";
@@ -94,15 +110,49 @@ final class PipelineProcesses {
         }
     }
 
+    /** One line: each process alive or not, ready or not, and its count of work done (coverage, tokens scored…). */
+    String status() {
+        List<String> parts = new ArrayList<>();
+        for (ServiceProcess s : all()) {
+            String work = switch (s.name) {
+                case "aggregator" -> counted(s, "hfprune_coverage_tokens", "tokens covered");
+                case "sampler" -> counted(s, "hfprune_sampler_batches_total", "batches sent");
+                case "pruner" -> counted(s, "hfprune_prune_results_total", "results");
+                default -> counted(s, "hfprune_scorer_tokens_total", "tokens scored");
+            };
+            parts.add(s.name + " " + (!s.isAlive() ? "ended (" + s.exitStatus().orElse(-1) + ")" : s.ready() ? "ready" : "not ready")
+                    + ", " + work);
+        }
+        return String.join("; ", parts);
+    }
+
+    private static String counted(ServiceProcess s, String metric, String what) {
+        double v = s.metric(metric);
+        return v < 0 ? "no /metrics" : String.format("%.0f %s", v, what);
+    }
+
+    /** {@link #status} and the last lines of every log. */
+    String describe(int lines) {
+        StringBuilder b = new StringBuilder(status());
+        for (ServiceProcess s : all()) {
+            b.append("\n---- ").append(s.log()).append(", last ").append(lines).append(" lines:\n").append(s.logTail(lines));
+        }
+        return b.toString();
+    }
+
+    private List<ServiceProcess> all() {
+        List<ServiceProcess> all = new ArrayList<>(services);
+        all.add(sampler);
+        return all;
+    }
+
     synchronized List<String> exits() {
         return List.copyOf(exits);
     }
 
     /** SIGTERM to every process (each stops cleanly), then SIGKILL after a minute. */
     void stopAll() throws InterruptedException {
-        List<ServiceProcess> all = new ArrayList<>(services);
-        all.add(sampler);
-        for (ServiceProcess s : all) {
+        for (ServiceProcess s : all()) {
             s.stop(Duration.ofSeconds(60));
         }
     }
