@@ -66,6 +66,10 @@ public class ChaosCommand implements Callable<Integer> {
     @Option(names = "--duplicates", defaultValue = "4", description = "Exact copies of valid partials sent (default: ${DEFAULT-VALUE}).")
     int duplicates;
 
+    @Option(names = "--no-broker-kill", description = "Kill scorers and the aggregator only (see the README's Chaos on why the test "
+            + "command does).")
+    boolean noBrokerKill;
+
     @Option(names = "--no-baseline", description = "Skip the run without kills (no tokens/s to compare with).")
     boolean noBaseline;
 
@@ -107,8 +111,8 @@ public class ChaosCommand implements Callable<Integer> {
                 throw new HfpruneException(dataFile + " gives " + reference.sums().windows() + " windows of " + seqLen
                         + " tokens, fewer than --windows " + windows);
             }
-            int brokerPort = PipelineProcesses.freePort();
-            int registryPort = PipelineProcesses.freePort();
+            int brokerPort = ListenPorts.next();
+            int registryPort = ListenPorts.next();
             ServiceProcess broker = new ServiceProcess("broker", "2g", List.of("broker", "--port", String.valueOf(brokerPort),
                     "--registry-port", String.valueOf(registryPort), "--data-dir", work.resolve("broker").toString()), work.resolve("logs"),
                     URI.create("http://127.0.0.1:" + registryPort + "/subjects"), null);
@@ -140,13 +144,15 @@ public class ChaosCommand implements Callable<Integer> {
                     baseline = run(base, "baseline", nonce, work, checkpoint, reference, broker, null, deadline, err);
                 }
                 progress(err, "run with " + kills + " kills");
-                List<KillLoop.Planned> plan = KillLoop.plan(kills, seed, gap.get(0), gap.get(1), true);
+                List<KillLoop.Planned> plan = KillLoop.plan(kills, seed, gap.get(0), gap.get(1), !noBrokerKill);
                 RunResult chaos = run(base, "chaos", nonce, work, checkpoint, reference, broker, plan, deadline, err);
                 print(out, checkpoint, baseline, chaos, load);
                 passed = chaos.checks().allOk();
                 if (!passed) {
                     throw new HfpruneException("chaos: " + chaos.checks().checks().stream().filter(c -> !c.ok()).count()
-                            + " check(s) failed (see above); logs in " + work.resolve("logs"));
+                            + " check(s) failed (see above); open transactions on its topics: " + HangingTransactions.find(
+                            base.get("bootstrap.servers"), Topics.of(base.with("topic.prefix", "chaos." + nonce + ".chaos.")))
+                            + "; logs in " + work.resolve("logs"));
                 }
             } finally {
                 broker.stop(Duration.ofSeconds(30));

@@ -15,7 +15,7 @@ import java.util.function.IntConsumer;
 
 /**
  * The kills of a chaos run, planned from a seed: which process goes at each kill and how long before it. The broker
- * is killed once and the aggregator at least once, both within the first 60% of the kills, so that the last part of
+ * is killed once (unless {@code --no-broker-kill}) and the aggregator at least once, both within the first 60% of the kills, so that the last part of
  * the run is quiet for the aggregator (the duplicates are sent then, see {@link ChaosCommand}); scorers go all along.
  * A kill waits until its victim is ready, kill -9s it and starts it again at once with the same arguments; a watcher
  * times its recovery: until it is ready again (RUNNING; for the broker, its registry answers) and, for scorers and

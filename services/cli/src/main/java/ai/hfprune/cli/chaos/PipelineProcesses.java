@@ -2,9 +2,9 @@ package ai.hfprune.cli.chaos;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.pipeline.common.PipelineConfig;
+import ai.hfprune.pipeline.common.Topics;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,9 +31,11 @@ final class PipelineProcesses {
     private final List<String> exits = new ArrayList<>();
     /** When {@link #supervise} gives up on the run (System.nanoTime), and when it next prints where the run stands. */
     private final long deadlineNanos;
+    private final PipelineConfig config;
     private long nextStatusNanos;
 
     PipelineProcesses(PipelineConfig config, Path logDir, long deadlineNanos) throws IOException {
+        this.config = config;
         this.deadlineNanos = deadlineNanos;
         this.nextStatusNanos = System.nanoTime() + STATUS_EVERY.toNanos();
         aggregator = service("aggregator", "2g", config.with("state.dir", logDir.resolveSibling(logDir.getFileName() + "-state").toString()),
@@ -46,7 +48,7 @@ final class PipelineProcesses {
     }
 
     private static ServiceProcess service(String name, String heap, PipelineConfig config, Path logDir) throws IOException {
-        int port = freePort();
+        int port = ListenPorts.next();
         String command = name.startsWith("scorer") ? "scorer" : name;
         List<String> args = new ArrayList<>(List.of(command));
         for (Map.Entry<String, String> e : config.with("instance.id", name).with("metrics.port", String.valueOf(port)).asMap().entrySet()) {
@@ -55,12 +57,6 @@ final class PipelineProcesses {
         }
         return new ServiceProcess(name, heap, args, logDir, URI.create("http://127.0.0.1:" + port + "/health/ready"),
                 URI.create("http://127.0.0.1:" + port + "/metrics"));
-    }
-
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
     }
 
     /** Starts the four services and waits until each is ready (RUNNING). */
@@ -91,7 +87,9 @@ final class PipelineProcesses {
     synchronized void supervise(Consumer<String> log) throws IOException {
         long now = System.nanoTime();
         if (now > deadlineNanos) {
-            throw new HfpruneException("the run is past its deadline (--timeout-minutes); where each process stands:\n" + describe(12));
+            throw new HfpruneException("the run is past its deadline (--timeout-minutes); open transactions on its topics: "
+                    + HangingTransactions.find(config.get("bootstrap.servers"), Topics.of(config)) + "; where each process stands:\n"
+                    + describe(12));
         }
         if (now > nextStatusNanos) {
             nextStatusNanos = now + STATUS_EVERY.toNanos();
