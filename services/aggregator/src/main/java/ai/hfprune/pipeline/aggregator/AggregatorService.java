@@ -82,7 +82,8 @@ public final class AggregatorService extends ServiceBase {
     public void start() {
         config.validate();
         try {
-            Properties props = ClientConfigs.streams(config.get("bootstrap.servers"), config.get("topic.prefix") + "aggregator");
+            String applicationId = config.get("topic.prefix") + "aggregator";
+            Properties props = ClientConfigs.streams(config.get("bootstrap.servers"), applicationId);
             props.putAll(streamsConfig(config));
             props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir());
             props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.getInt("topic.replication"));
@@ -96,7 +97,7 @@ public final class AggregatorService extends ServiceBase {
                     stores.reason(), stores.boundBytes());
             streams = new KafkaStreams(AggregatorTopology.build(topics, models, new Thresholds(config.getLong("coverage.min.tokens"),
                     config.getLong("coverage.every.tokens")), config.statsChunkBytes(), config.recordMaxBytes(), meters, config.instanceId(),
-                    stores.supplier()), props);
+                    stores.supplier()), props, new StableTransactionalIds(applicationId, config.instanceId()));
             streamsMetrics = new KafkaStreamsMetrics(streams);
             streamsMetrics.bindTo(meters);
             streams.setUncaughtExceptionHandler(e -> {
