@@ -95,6 +95,10 @@ public final class AggregatorService extends ServiceBase {
             StateStores.Choice stores = StateStores.choose(config, models, Runtime.getRuntime().maxMemory());
             LOG.info("aggregator {}: state in {} ({}; bound {} bytes)", config.instanceId(), stores.inMemory() ? "memory" : "RocksDB",
                     stores.reason(), stores.boundBytes());
+            // RocksDB stores buffer a commit interval's writes and apply them when the changelog's transaction commits
+            // (KIP-892, Kafka Streams 4.4): after a kill -9 they are no longer counted as corrupted, wiped and restored
+            // from their changelogs, which for a large model's Gram sums would be gigabytes (README, Fast recovery)
+            props.put(StreamsConfig.TRANSACTIONAL_STATE_STORES_CONFIG, !stores.inMemory());
             streams = new KafkaStreams(AggregatorTopology.build(topics, models, new Thresholds(config.getLong("coverage.min.tokens"),
                     config.getLong("coverage.every.tokens")), config.statsChunkBytes(), config.recordMaxBytes(), meters, config.instanceId(),
                     stores.supplier()), props, new StableTransactionalIds(applicationId, config.instanceId()));

@@ -66,6 +66,11 @@ public class ChaosCommand implements Callable<Integer> {
     @Option(names = "--duplicates", defaultValue = "4", description = "Exact copies of valid partials sent (default: ${DEFAULT-VALUE}).")
     int duplicates;
 
+    @Option(names = "--sampler-rate", defaultValue = "0", paramLabel = "B",
+            description = "Batches per second the sampler sends, 0 for as fast as it can (default: ${DEFAULT-VALUE}). A slow "
+                    + "sampler keeps a short run's data flowing while its kills happen; tokens/s then measure the sampler.")
+    double samplerRate;
+
     @Option(names = "--no-broker-kill", description = "Kill scorers and the aggregator only (see the README's Chaos on why the test "
             + "command does).")
     boolean noBrokerKill;
@@ -85,7 +90,7 @@ public class ChaosCommand implements Callable<Integer> {
     picocli.CommandLine.Model.CommandSpec spec;
 
     /** What one run gives. */
-    private record RunResult(double seconds, List<KillLoop.Kill> kills, long killsBeforeComplete, List<String> exits,
+    private record RunResult(double seconds, List<KillLoop.Kill> kills, List<KillLoop.Kill> killsBeforeComplete, List<String> exits,
                              List<BadRecords.Injected> injected, int duplicates, ChaosChecks checks) {
     }
 
@@ -93,9 +98,9 @@ public class ChaosCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (kills < 1 || windows < 1 || seqLen < 2 || batchWindows < 1 || windows % batchWindows != 0 || gap.size() != 2
                 || gap.get(0) < 0 || gap.get(1) < gap.get(0) || largeRecordMb < 1 || largeRecordMb > 64 || duplicates < 1
-                || timeoutMinutes < 1) {
+                || timeoutMinutes < 1 || !(samplerRate >= 0)) {
             throw new HfpruneException("--kills, --windows, --batch-windows, --duplicates and --timeout-minutes must be ≥ 1 with "
-                    + "--windows a multiple of --batch-windows, --seq-len ≥ 2, --gap MIN,MAX with 0 ≤ MIN ≤ MAX, --large-record-mb 1 to 64");
+                    + "--windows a multiple of --batch-windows, --seq-len ≥ 2, --gap MIN,MAX with 0 ≤ MIN ≤ MAX, --large-record-mb 1 to 64, --sampler-rate ≥ 0");
         }
         long deadline = System.nanoTime() + Duration.ofMinutes(timeoutMinutes).toNanos();
         PrintWriter out = spec.commandLine().getOut();
@@ -131,6 +136,7 @@ public class ChaosCommand implements Callable<Integer> {
                         .with("seq.len", String.valueOf(seqLen))
                         .with("batch.windows", String.valueOf(batchWindows))
                         .with("max.windows", String.valueOf(windows))
+                        .with("sampler.rate.batches.per.second", String.valueOf(samplerRate))
                         .with("topic.partitions", "4")
                         .with("coverage.min.tokens", String.valueOf(reference.sums().tokens())) // one trigger, at the end
                         .with("coverage.every.tokens", String.valueOf(1L << 50))
@@ -227,7 +233,7 @@ public class ChaosCommand implements Callable<Integer> {
                 Thread.sleep(2000); // a later drop would show too
                 checks.duplicates(bad.duplicatesSent(), processes.aggregator.metric(dup));
             }
-            long before = done.stream().filter(k -> k.killedAtNanos < clock.endNanos()).count();
+            List<KillLoop.Kill> before = done.stream().filter(k -> k.killedAtNanos < clock.endNanos()).toList();
             return new RunResult(clock.seconds(), done, before, processes.exits(), bad.injected(), bad.duplicatesSent(), checks);
         } finally {
             processes.stopAll();

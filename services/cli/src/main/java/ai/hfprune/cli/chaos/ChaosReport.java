@@ -14,7 +14,7 @@ final class ChaosReport {
     }
 
     static void print(PrintWriter out, String model, int windows, int seqLen, int batchWindows, long seed, double baselineSeconds,
-                      double chaosSeconds, List<KillLoop.Kill> kills, long killsBeforeComplete, List<String> exits,
+                      double chaosSeconds, List<KillLoop.Kill> kills, List<KillLoop.Kill> beforeComplete, List<String> exits,
                       List<BadRecords.Injected> injected, int duplicates, ChaosChecks checks, String loadBefore, String loadAfter) {
         long tokens = (long) windows * seqLen;
         out.printf("bench chaos: %s, %d windows of %d tokens in %d batches of %d, seed %d; hfprune broker, aggregator, pruner, "
@@ -35,8 +35,10 @@ final class ChaosReport {
         out.printf("%-11s %5d %12s %8s%n", "all", kills.size(), seconds(median(all)), seconds(max(all)));
         out.printf("ready: seconds from the kill to the successor's /health/ready (the broker: its registry answers); working: to its "
                 + "first tokens scored (scorer) or batch summed (aggregator), where that came before the data ran out; (n): of n kills only%n");
-        out.printf("kills before every token was aggregated: %d of %d; processes that exited by themselves and were started again: %d%s%n",
-                killsBeforeComplete, kills.size(), exits.size(), exits.isEmpty() ? "" : " " + exits);
+        String perKind = byKind.entrySet().stream().map(e -> e.getKey() + " " + beforeComplete.stream()
+                .filter(k -> k.kind().equals(e.getKey())).count() + " of " + e.getValue().size()).collect(Collectors.joining(", "));
+        out.printf("kills before every token was aggregated: %d of %d (%s); processes that exited by themselves and were started again: %d%s%n",
+                beforeComplete.size(), kills.size(), perKind, exits.size(), exits.isEmpty() ? "" : " " + exits);
         Map<String, List<String>> sent = new TreeMap<>(injected.stream().collect(Collectors.groupingBy(BadRecords.Injected::topic,
                 Collectors.mapping(i -> i.kind() + " (" + bytes(i.bytes()) + ")", Collectors.toList()))));
         out.printf("bad records sent: %d; exact duplicates of committed partials sent: %d%n", injected.size(), duplicates);

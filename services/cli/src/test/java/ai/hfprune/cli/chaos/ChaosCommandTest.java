@@ -32,7 +32,7 @@ class ChaosCommandTest {
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(System.err, true)); // progress, the minutely status and a stuck run's logs reach the build's log
         int status = cli.execute("bench", "chaos", "--kills", "6", "--windows", "256", "--gap", "1,3", "--no-baseline",
-                "--large-record-mb", "8", "--seed", "7", "--timeout-minutes", "12", "--no-broker-kill");
+                "--large-record-mb", "8", "--seed", "7", "--timeout-minutes", "12", "--no-broker-kill", "--sampler-rate", "1");
         String printed = out.toString();
         assertEquals(0, status, printed);
         for (String check : List.of("one trigger", "nothing lost, nothing twice", "totals bit-identical to score",
@@ -41,6 +41,9 @@ class ChaosCommandTest {
             assertTrue(printed.contains("  ok   " + check + ":"), "check '" + check + "' did not pass:\n" + printed);
         }
         assertTrue(kills(printed, "aggregator") >= 1, printed);
+        // the sampler's 32 batches take 32 s: the aggregator is killed while data still flows, not after the last token
+        Matcher during = Pattern.compile("kills before every token was aggregated: \\d+ of 6 \\(aggregator (\\d+) of").matcher(printed);
+        assertTrue(during.find() && Integer.parseInt(during.group(1)) >= 1, "no aggregator kill before the data was complete:\n" + printed);
         assertEquals(0, kills(printed, "broker"), printed);
         assertEquals(6, kills(printed, "all"), printed);
         assertTrue(printed.contains("bad records sent: 8;"), printed);
