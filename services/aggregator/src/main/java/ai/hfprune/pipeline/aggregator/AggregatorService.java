@@ -2,6 +2,7 @@ package ai.hfprune.pipeline.aggregator;
 
 import ai.hfprune.engine.io.FileTrees;
 import ai.hfprune.pipeline.common.ClientConfigs;
+import ai.hfprune.pipeline.common.HangingTransactionWatch;
 import ai.hfprune.pipeline.common.MetricsServer;
 import ai.hfprune.pipeline.common.ModelInfo;
 import ai.hfprune.pipeline.common.PipelineConfig;
@@ -64,6 +65,7 @@ public final class AggregatorService extends ServiceBase {
     /** What killed a stream thread, for the FAILED health. */
     private final AtomicReference<Throwable> streamsFailure = new AtomicReference<>();
     private volatile boolean stopping;
+    private HangingTransactionWatch hangingTransactions;
 
     /** @param models the models whose partials are accepted; others go to the dead-letter topic */
     public AggregatorService(PipelineConfig config, Topics topics, List<ModelInfo> models, MeterRegistry meters) {
@@ -111,6 +113,11 @@ public final class AggregatorService extends ServiceBase {
             streams.setStateListener((now, before) -> onStreamsState(now));
             streams.start();
             awaitRunning(Duration.ofSeconds(120));
+            long hangingMs = config.hangingTransactionMillis();
+            if (hangingMs > 0) { // one service is enough to watch the pipeline's topics: the one that reads most of them
+                hangingTransactions = new HangingTransactionWatch(config.get("bootstrap.servers"), config.get("topic.prefix"),
+                        Duration.ofMillis(hangingMs), meters, "aggregator").start(Duration.ofMillis(Math.min(60_000, hangingMs)));
+            }
         } catch (RuntimeException e) {
             close(); // a service that did not start is never closed by its caller: its temporary state must go now
             throw e;
@@ -268,6 +275,10 @@ public final class AggregatorService extends ServiceBase {
     public synchronized boolean stop(Duration timeout) {
         stopping = true;
         boolean stopped = true;
+        if (hangingTransactions != null) {
+            hangingTransactions.close();
+            hangingTransactions = null;
+        }
         if (streams != null) {
             // leave the group: a stopped aggregator's tasks go to another one at once (a killed one's successor with the
             // same instance.id takes them back without a rebalance)

@@ -86,6 +86,10 @@ public final class PipelineConfig {
                 "Kafka Streams commit interval of the aggregator: each commit is a transaction; longer is cheaper, triggers wait up to this long");
         setting("group.session.timeout.ms", "30000",
                 "session timeout of the scorers' and the aggregator's static group membership: a member restarted with its instance.id within it gets its partitions back at once; one not restarted loses them after it (see Fast recovery)");
+        setting("hanging.transaction.ms", "600000",
+                "the aggregator reports an open transaction on a pipeline topic whose producer wrote nothing for this long as hanging"
+                + " (a WARN line, hfprune_hanging_transactions): longer than any transaction of the pipeline (a scorer's with statistics"
+                + " may take 5 min); 0: no check (see Chaos)");
         setting("metrics.port", "0", "port of /metrics (Prometheus); 0: an ephemeral port, -1: off");
         setting("metrics.bind.address", "127.0.0.1",
                 "address the HTTP endpoints (/metrics, the aggregator's /coverage and /scores) listen on; 0.0.0.0: every interface (containers)");
@@ -235,6 +239,15 @@ public final class PipelineConfig {
         return (int) ms;
     }
 
+    /** {@code hanging.transaction.ms}; 0 turns the check off. */
+    public long hangingTransactionMillis() {
+        long ms = getLong("hanging.transaction.ms");
+        if (ms < 0) {
+            throw new HfpruneException("setting hanging.transaction.ms must be at least 0 (0: no check), got " + ms);
+        }
+        return ms;
+    }
+
     public long statsFlushTokens() {
         return positive("scorer.stats.flush.tokens");
     }
@@ -288,6 +301,7 @@ public final class PipelineConfig {
         statsChunkBytes();
         recordMaxBytes();
         sessionTimeoutMillis();
+        hangingTransactionMillis();
         statsFlushTokens();
         prunerStatsTimeoutMillis();
         aggregatorStateStore();
