@@ -71,6 +71,10 @@ public class ChaosCommand implements Callable<Integer> {
                     + "sampler keeps a short run's data flowing while its kills happen; tokens/s then measure the sampler.")
     double samplerRate;
 
+    @Option(names = "--aggregator-state", defaultValue = "auto", paramLabel = "auto|memory|rocksdb",
+            description = "Where the aggregator keeps its state, aggregator.state.store (default: ${DEFAULT-VALUE}).")
+    String aggregatorState;
+
     @Option(names = "--no-broker-kill", description = "Kill scorers and the aggregator only (see the README's Chaos on why the test "
             + "command does).")
     boolean noBrokerKill;
@@ -91,7 +95,8 @@ public class ChaosCommand implements Callable<Integer> {
 
     /** What one run gives. */
     private record RunResult(double seconds, List<KillLoop.Kill> kills, List<KillLoop.Kill> killsBeforeComplete, List<String> exits,
-                             List<BadRecords.Injected> injected, int duplicates, ChaosChecks checks) {
+                             List<BadRecords.Injected> injected, int duplicates, ChaosChecks checks, int corruptedStarts,
+                             int aggregatorStarts) {
     }
 
     @Override
@@ -102,6 +107,7 @@ public class ChaosCommand implements Callable<Integer> {
             throw new HfpruneException("--kills, --windows, --batch-windows, --duplicates and --timeout-minutes must be ≥ 1 with "
                     + "--windows a multiple of --batch-windows, --seq-len ≥ 2, --gap MIN,MAX with 0 ≤ MIN ≤ MAX, --large-record-mb 1 to 64, --sampler-rate ≥ 0");
         }
+        PipelineConfig.defaults().with("aggregator.state.store", aggregatorState).aggregatorStateStore(); // refused before any work
         long deadline = System.nanoTime() + Duration.ofMinutes(timeoutMinutes).toNanos();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
@@ -137,6 +143,7 @@ public class ChaosCommand implements Callable<Integer> {
                         .with("batch.windows", String.valueOf(batchWindows))
                         .with("max.windows", String.valueOf(windows))
                         .with("sampler.rate.batches.per.second", String.valueOf(samplerRate))
+                        .with("aggregator.state.store", aggregatorState)
                         .with("topic.partitions", "4")
                         .with("coverage.min.tokens", String.valueOf(reference.sums().tokens())) // one trigger, at the end
                         .with("coverage.every.tokens", String.valueOf(1L << 50))
@@ -234,7 +241,10 @@ public class ChaosCommand implements Callable<Integer> {
                 checks.duplicates(bad.duplicatesSent(), processes.aggregator.metric(dup));
             }
             List<KillLoop.Kill> before = done.stream().filter(k -> k.killedAtNanos < clock.endNanos()).toList();
-            return new RunResult(clock.seconds(), done, before, processes.exits(), bad.injected(), bad.duplicatesSent(), checks);
+            // a start of Kafka Streams that found a task's local stores corrupted (RocksDB after an unclean end, unless
+            // they are transactional) wipes them and restores them from their changelogs
+            return new RunResult(clock.seconds(), done, before, processes.exits(), bad.injected(), bad.duplicatesSent(), checks,
+                    processes.aggregator.startsThatLogged("TaskCorruptedException"), processes.aggregator.starts());
         } finally {
             processes.stopAll();
         }
@@ -272,6 +282,8 @@ public class ChaosCommand implements Callable<Integer> {
         ChaosReport.print(out, checkpoint.name(), windows, seqLen, batchWindows, seed, baseline == null ? Double.NaN : baseline.seconds(),
                 chaos.seconds(), chaos.kills(), chaos.killsBeforeComplete(), chaos.exits(), chaos.injected(), chaos.duplicates(),
                 chaos.checks(), loadBefore, loadAverage());
+        out.printf("aggregator.state.store=%s: starts of the aggregator that found their local stores corrupted and restored them "
+                + "from the changelogs (TaskCorruptedException): %d of %d%n", aggregatorState, chaos.corruptedStarts(), chaos.aggregatorStarts());
     }
 
     static String loadAverage() {

@@ -113,6 +113,29 @@ final class ServiceProcess {
         return log;
     }
 
+    /** How many of this process's starts so far wrote {@code text} to the log (each start's part begins with "---- start"). */
+    int startsThatLogged(String text) {
+        try {
+            int found = 0;
+            boolean inThisStart = false;
+            for (String line : Files.readAllLines(log)) {
+                if (line.startsWith("---- start ")) {
+                    inThisStart = false;
+                } else if (!inThisStart && line.contains(text)) {
+                    inThisStart = true;
+                    found++;
+                }
+            }
+            return found;
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    int starts() {
+        return starts;
+    }
+
     /** The last lines of the log, for a message. */
     String logTail(int lines) {
         try {
