@@ -16,7 +16,8 @@ import java.util.function.Function;
  * restart restores it from them; the difference is what a restart after kill -9 finds. Under exactly_once_v2 RocksDB
  * stores without a checkpoint (an unclean end) counted as corrupted: Kafka Streams reopened them, wiped them, restored
  * every one from its changelog and rebalanced once more, which measured 8 to 10 s of a 25 s restart ("Fast
- * recovery"); the aggregator now makes RocksDB stores transactional (KIP-892), which keeps them. In-memory stores have nothing to wipe, but the whole state must fit on the heap: for a 7B model that
+ * recovery"); the aggregator now makes RocksDB stores transactional (KIP-892), which keeps them. In-memory stores
+ * have nothing to wipe, but the whole state must fit on the heap: for a 7B model that
  * is a snapshot's Gram sums, 16 GiB per criterion. {@code auto} therefore takes memory only when the bound below fits
  * in a quarter of the heap.
  */

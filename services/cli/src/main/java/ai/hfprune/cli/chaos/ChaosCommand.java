@@ -43,7 +43,8 @@ public class ChaosCommand implements Callable<Integer> {
     @Option(names = "--kills", defaultValue = "20", description = "Kills in the chaos run, the broker's one included (default: ${DEFAULT-VALUE}).")
     int kills;
 
-    @Option(names = "--windows", defaultValue = "8000", description = "W, calibration windows of each run (default: ${DEFAULT-VALUE}; TinyStories' head gives 8,062 of 128 tokens).")
+    @Option(names = "--windows", defaultValue = "8000",
+            description = "W, calibration windows of each run (default: ${DEFAULT-VALUE}; TinyStories' head gives 8,062 of 128 tokens).")
     int windows;
 
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the kills' victims and moments (default: ${DEFAULT-VALUE}).")

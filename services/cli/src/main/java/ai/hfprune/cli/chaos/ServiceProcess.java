@@ -132,7 +132,7 @@ final class ServiceProcess {
         }
     }
 
-    int starts() {
+    synchronized int starts() {
         return starts;
     }
 
