@@ -59,6 +59,7 @@ class HangingTransactionWatchTest {
                 assertEquals(List.of(), watch.check());
                 assertEquals(0.0, gauge(meters));
             }
+            assertTrue(meters.find("hfprune_hanging_transactions").gauges().isEmpty(), "a closed watch leaves no gauge behind");
         }
     }
 

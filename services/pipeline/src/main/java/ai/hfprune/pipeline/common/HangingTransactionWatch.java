@@ -35,6 +35,8 @@ public final class HangingTransactionWatch implements AutoCloseable {
     private final LongSupplier clockMs;
     private final Admin admin;
     private final AtomicInteger hanging = new AtomicInteger();
+    private final MeterRegistry meters;
+    private final Gauge gauge;
     private final Set<String> reported = new HashSet<>();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "hfprune-hanging-transaction-watch");
@@ -55,7 +57,9 @@ public final class HangingTransactionWatch implements AutoCloseable {
         this.topicPrefix = topicPrefix;
         this.olderThanMs = olderThan.toMillis();
         this.clockMs = clockMs;
-        Gauge.builder("hfprune_hanging_transactions", hanging, AtomicInteger::get).tag("service", service).strongReference(true)
+        this.meters = meters;
+        this.gauge = Gauge.builder("hfprune_hanging_transactions", hanging, AtomicInteger::get).tag("service", service)
+                .strongReference(true)
                 .description("open transactions on the pipeline's topics whose producer wrote nothing for hanging.transaction.ms")
                 .register(meters);
     }
@@ -96,6 +100,7 @@ public final class HangingTransactionWatch implements AutoCloseable {
     @Override
     public void close() {
         timer.shutdownNow();
+        meters.remove(gauge); // a watch started again on the same registry (a restarted service) registers its own
         admin.close(Duration.ofSeconds(5));
     }
 }
