@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.MallocTuning;
 import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.ProcessMemory;
 import ai.hfprune.engine.importance.Criterion;
@@ -24,6 +25,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -80,6 +82,11 @@ public class BenchCommand implements Runnable {
                         + "with both, the time per token of each against store is printed.")
         List<String> memory;
 
+        @Option(names = "--profile", paramLabel = "FILE",
+                description = "After each row, score one more batch under libtorch's profiler, write its Chrome trace to "
+                        + "FILE-MODEL-MEMORY-THREADS.json and print the operators that took the most time.")
+        Path profile;
+
         @Option(names = "--warmup", defaultValue = "1", description = "Untimed batches before the timed ones (default: ${DEFAULT-VALUE}).")
         int warmup;
 
@@ -94,9 +101,14 @@ public class BenchCommand implements Runnable {
                 throw new HfpruneException("--seq-len must be at least 2, --batch-windows and --batches at least 1, "
                         + "--warmup at least 0");
             }
+            Path profileDir = profile == null ? null : profile.toAbsolutePath().getParent();
+            if (profileDir != null && !java.nio.file.Files.isDirectory(profileDir)) {
+                throw new HfpruneException("--profile: no folder " + profileDir);
+            }
             ModelConfig shapeConfig = shape == null ? null : withLayers(RandomModels.shape(shape));
             CpuPeak peak = CpuPeak.measure();
             out.println(MklOverride.describe());
+            out.println(MallocTuning.describe());
             out.println("CPU peak estimate: " + peak.describe());
             out.printf("%-28s %9s %7s %10s %9s %12s %9s %10s %8s %12s %11s %8s%n", "model", "memory", "threads", "tokens/s",
                     "GFLOP/s", "best sgemm", "of sgemm", "CPU peak", "of peak", "peak RSS", "f32 weights", "RSS/f32");
@@ -148,7 +160,8 @@ public class BenchCommand implements Runnable {
                             ProcessMemory.resetPeak();
                         }
                         first = false;
-                        double seconds = time(new ImportanceScorer(llama, mode), config.vocabSize());
+                        ImportanceScorer scorer = new ImportanceScorer(llama, mode);
+                        double seconds = time(scorer, config.vocabSize());
                         double tokens = (double) batches * batchWindows * seqLen;
                         secondsPerToken.put(mode, seconds / tokens);
                         double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
@@ -156,6 +169,10 @@ public class BenchCommand implements Runnable {
                         out.printf("%-28s %9s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
                                 mode.id(), n, tokens / seconds, gflops, matmul, gflops / matmul, cpu, gflops / cpu, rss >> 20,
                                 f32Bytes >> 20, (double) rss / f32Bytes);
+                        if (profile != null) {
+                            printProfile(out, profile.resolveSibling(profile.getFileName() + "-" + name + "-" + mode.id()
+                                    + "-" + n + "t.json"), scorer, config.vocabSize());
+                        }
                         out.flush();
                     }
                     Double store = secondsPerToken.get(ScoringMemory.STORE);
@@ -178,6 +195,18 @@ public class BenchCommand implements Runnable {
                 scorer.score(batch, Set.of(Criterion.ENTROPY));
             }
             return (System.nanoTime() - start) / 1e9;
+        }
+
+        /** One batch under the profiler: the operators with the most self time, and their share of all of it. */
+        private void printProfile(PrintWriter out, Path trace, ImportanceScorer scorer, int vocab) {
+            int[][] batch = randomWindows(vocab);
+            OperatorTrace.trace(trace, () -> scorer.score(batch, Set.of(Criterion.ENTROPY)));
+            List<OperatorTrace.OperatorTime> ops = OperatorTrace.selfTimes(trace);
+            double total = ops.stream().mapToDouble(OperatorTrace.OperatorTime::selfMillis).sum();
+            out.printf("    one batch under libtorch's profiler (%s): %.1f ms of operator time; by self time:%n", trace, total);
+            for (OperatorTrace.OperatorTime op : ops.subList(0, Math.min(15, ops.size()))) {
+                out.printf("    %9.1f ms %5.1f%% %7d calls  %s%n", op.selfMillis(), 100 * op.selfMillis() / total, op.calls(), op.name());
+            }
         }
 
         private int[][] randomWindows(int vocab) {

@@ -1,6 +1,7 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.MallocTuning;
 import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.compensate.Compensation;
 import ai.hfprune.engine.compensate.GramAccumulator;
@@ -224,6 +225,7 @@ public class FidelityStudyCommand implements Callable<Integer> {
         }
         PrintWriter stdout = spec.commandLine().getOut();
         stdout.println(MklOverride.describe());
+        stdout.println(MallocTuning.describe());
         stdout.print(study.markdown());
         stdout.flush();
         ObjectNode json = study.json(seed);

@@ -1,6 +1,7 @@
 package ai.hfprune.cli;
 
 import ai.djl.pytorch.jni.JniUtils;
+import ai.hfprune.engine.MallocTuning;
 import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.GreedyDecoder;
@@ -70,6 +71,7 @@ class GenerateBenchCommand implements Callable<Integer> {
             System.arraycopy(promptIds, 0, prefix, 1, promptIds.length);
             int limit = Math.min(prefix.length + tokens, llama.config().maxPositionEmbeddings());
             out.println(MklOverride.describe());
+            out.println(MallocTuning.describe());
             out.printf("%s: %d new tokens after BOS + \"%s\" (%d tokens), %d timed generations per row after one warm-up%n",
                     checkpoint.name(), limit - prefix.length, prompt, prefix.length, repeats);
             out.printf("%-10s %7s %12s %10s %12s %12s%n", "mode", "threads", "median wall", "best wall", "tokens/s", "CPU s");

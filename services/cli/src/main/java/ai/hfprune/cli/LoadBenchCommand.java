@@ -1,6 +1,7 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.MallocTuning;
 import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.io.FileTrees;
 import ai.hfprune.engine.io.SafetensorsSource.Dtype;
@@ -53,6 +54,7 @@ class LoadBenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         out.println(MklOverride.describe());
+        out.println(MallocTuning.describe());
         out.printf("%-40s %6s %10s %13s %12s %6s%n", "checkpoint", "stored", "file size", "float32 size", "peak growth", "ratio");
         if (model != null) {
             report(out, model.getFileName().toString(), "as is", model);

@@ -1,6 +1,7 @@
 package ai.hfprune.cli;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.MallocTuning;
 import ai.hfprune.engine.MklOverride;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -25,7 +26,7 @@ public class Main implements Runnable {
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            return new String[] {"hfprune 0.1.0", MklOverride.describe()};
+            return new String[] {"hfprune 0.1.0", MklOverride.describe(), MallocTuning.describe()};
         }
     }
 

@@ -2,6 +2,7 @@ package ai.hfprune.cli;
 
 import ai.djl.ndarray.types.DataType;
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.MallocTuning;
 import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
@@ -171,6 +172,7 @@ public class PipelineBenchCommand implements Callable<Integer> {
 
             double alone = rows.get(0).tokensPerSecond();
             out.println(MklOverride.describe());
+            out.println(MallocTuning.describe());
             out.printf("%s on %s: %d timed batches after %d warm-up batches, %d windows of %d tokens each (%d tokens timed), "
                             + "%s criterion, %d partitions, embedded broker, %d CPU cores%n", checkpoint.name(), dataList, batches,
                     warmupBatches, batchWindows, seqLen, tokens, CRITERION.id(), partitions, Runtime.getRuntime().availableProcessors());
