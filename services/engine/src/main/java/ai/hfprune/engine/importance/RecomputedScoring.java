@@ -24,10 +24,10 @@ import java.util.Map;
  *   <li>A forward pass without gradients keeps only each decoder layer's input h_l (and sums what the activation
  *       criterion and the Gram statistics need, layer by layer);</li>
  *   <li>the head's loss is differentiated over chunks of positions ({@link ChunkedHead}), giving ∂L/∂h_L;</li>
- *   <li>for l = L−1 … 0, layer l is recomputed from h_l with gradient recording and zero probes on its A and O, and
+ *   <li>for l = L−1 … 0, layer l is recomputed from h_l with gradient recording and a zero probe on its O, and
  *       differentiated with the incoming g = ∂L/∂h_{l+1} injected (the backward pass of Σ y ⊙ g, with down_proj's
- *       product replaced by its known input gradient): the probes' gradients are ∂L/∂A and ∂L/∂O of this layer, and
- *       h_l's is the ∂L/∂h_l passed down.</li>
+ *       product replaced by its known input gradient ∂L/∂A = g·W_down): the probe's gradient is ∂L/∂O of this layer,
+ *       and h_l's is the ∂L/∂h_l passed down.</li>
  * </ol>
  * Only one layer's graph (its T × T attention probabilities among it) exists at a time, in a manager of its own.
  * Several gradient criteria share the forward pass and each recomputation.
@@ -97,23 +97,30 @@ final class RecomputedScoring {
                             NDArray y = model.layer(l, x, probes, WITHOUT_DOWN_PROJ); // y = h_mid + 0
                             NDArray downProj = model.layers().get(l).downProj();
                             for (int i = 0; i < n; i++) {
+                                boolean last = i == n - 1;
                                 // the layer's output is h_mid + A·W_downᵀ: ∂L/∂h_mid = g and ∂L/∂A = g·W_down, so
                                 // ⟨h_mid, g⟩ + ⟨A, g·W_down⟩ has the gradients of L upstream of the layer's output
-                                NDArray seed = y.mul(g[i]).sum().add(probes.downProjInput().mul(g[i].matMul(downProj)).sum());
-                                JniUtils.backward((PtNDArray) seed, (PtNDArray) seed.onesLike(), i < n - 1, false);
-                                mlp[i][l] = probes.mlpTaylor();
+                                // (dot products of flat views: their backward passes give g and g·W_down exactly)
+                                NDArray gradA = g[i].matMul(downProj);
+                                NDArray seed = y.flatten().dot(g[i].flatten())
+                                        .add(probes.activation().flatten().dot(gradA.flatten()));
+                                JniUtils.backward((PtNDArray) seed, (PtNDArray) seed.onesLike(), !last, false);
+                                mlp[i][l] = probes.mlpTaylor(gradA);
                                 heads[i][l] = probes.headTaylor();
                                 if (i == 0 && stats != null) { // as the store path: the first gradient criterion's
                                     // ∂L/∂ of down_proj's output is g itself (the layer's output is h_mid + it)
                                     stats.addSensitivity(l, probes.attnBlockGradient(), g[i]);
                                 }
                                 g[i].close();
-                                if (l > 0) { // ∂L/∂h_l, the seed of layer l − 1
-                                    g[i] = x.getGradient().duplicate();
+                                if (l > 0) { // ∂L/∂h_l, the seed of layer l − 1; after the last criterion x's own
+                                    // gradient is not zeroed, so it is passed down as it is
+                                    g[i] = last ? x.getGradient() : x.getGradient().duplicate();
                                     g[i].attach(batch);
                                 }
-                                JniUtils.zeroGrad((PtNDArray) x);
-                                probes.zeroGradients();
+                                if (!last) {
+                                    JniUtils.zeroGrad((PtNDArray) x);
+                                    probes.zeroGradients();
+                                }
                             }
                         }
                     }
@@ -164,15 +171,16 @@ final class RecomputedScoring {
         }
     }
 
-    /** Zero probes on one layer's A and O, whose gradients are ∂L/∂A and ∂L/∂O, as in the store path's probes. */
+    /**
+     * A zero probe on one layer's O, whose gradient is ∂L/∂O, as in the store path's probes. A needs none: the seed
+     * gives ∂L/∂A = g·W_down directly.
+     */
     private static final class LayerProbes implements ActivationTap {
         private final int layer;
         private final NDManager manager;
         private NDArray a;
         private NDArray o;
-        private NDArray aProbe;
         private NDArray oProbe;
-        private NDArray downProjInput;
         /** with statistics: a zero probe on o_proj's output, whose gradient is ∂L/∂h_mid */
         private final boolean attnBlock;
         private NDArray attnBlockProbe;
@@ -200,15 +208,13 @@ final class RecomputedScoring {
         @Override
         public NDArray mlpActivation(int l, NDArray activation) {
             check(l);
-            a = activation.stopGradient();
-            aProbe = probe(activation);
-            downProjInput = activation.add(aProbe);
-            return downProjInput;
+            a = activation;
+            return activation;
         }
 
-        /** A + probe, the input of down_proj in the graph. */
-        NDArray downProjInput() {
-            return downProjInput;
+        /** A, the input of down_proj, in the graph. */
+        NDArray activation() {
+            return a;
         }
 
         @Override
@@ -232,8 +238,8 @@ final class RecomputedScoring {
         }
 
         /** Σ over tokens of |A·∂L/∂A| per neuron. */
-        double[] mlpTaylor() {
-            return TokenArrays.doubles(a.mul(aProbe.getGradient()).abs().sum(new int[] {0, 1}));
+        double[] mlpTaylor(NDArray gradA) {
+            return TokenArrays.doubles(a.stopGradient().mul(gradA).abs().sum(new int[] {0, 1}));
         }
 
         /** Σ over tokens and each head's dimensions of |O·∂L/∂O|. */
@@ -242,7 +248,6 @@ final class RecomputedScoring {
         }
 
         void zeroGradients() {
-            JniUtils.zeroGrad((PtNDArray) aProbe);
             JniUtils.zeroGrad((PtNDArray) oProbe);
             if (attnBlockProbe != null) {
                 JniUtils.zeroGrad((PtNDArray) attnBlockProbe);
