@@ -237,14 +237,14 @@ final class RecomputedScoring {
             return probe;
         }
 
-        /** Σ over tokens of |A·∂L/∂A| per neuron. */
+        /** Σ over tokens of |A·∂L/∂A| per neuron (an L1 norm: one pass over the product). */
         double[] mlpTaylor(NDArray gradA) {
-            return TokenArrays.doubles(a.stopGradient().mul(gradA).abs().sum(new int[] {0, 1}));
+            return TokenArrays.doubles(a.stopGradient().mul(gradA).norm(1, new int[] {0, 1}, false));
         }
 
         /** Σ over tokens and each head's dimensions of |O·∂L/∂O|. */
         double[] headTaylor() {
-            return TokenArrays.doubles(o.mul(oProbe.getGradient()).abs().sum(new int[] {0, 2, 3}));
+            return TokenArrays.doubles(o.mul(oProbe.getGradient()).norm(1, new int[] {0, 2, 3}, false));
         }
 
         void zeroGradients() {

@@ -59,6 +59,8 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray rmsNormEps;
     /** −1/2, the exponent of the inverse RMS, as a 0-d tensor for the same reason. */
     private final NDArray minusHalf;
+    /** See {@link #applyRope}. */
+    private final NDArray ropeSigns;
     /** At most this many attention scores at once (128 MiB in float32): see {@link #attend}. */
     private volatile long scoreElements = 1L << 25;
 
@@ -74,6 +76,7 @@ public final class LlamaModel implements AutoCloseable {
         this.sqrtHeadDim = manager.create(Math.sqrt(config.headDim()));
         this.rmsNormEps = manager.create(config.rmsNormEps());
         this.minusHalf = manager.create(-0.5);
+        this.ropeSigns = ropeSigns(config, manager, dataType);
         this.positions = new PositionTables(config, manager, dataType);
     }
 
@@ -357,10 +360,12 @@ public final class LlamaModel implements AutoCloseable {
             q = rmsNorm(q, layer.qNorm());
             k = rmsNorm(k, layer.kNorm());
         }
-        // q's 1/sqrt(head_dim) folded into its rotation tables (seq × head_dim), so the scores need no pass of their own
-        NDArray[] ropeQ = {rope[0].div(sqrtHeadDim), rope[1].div(sqrtHeadDim)};
+        // the rotation's signs folded into the sine table, and q's 1/sqrt(head_dim) into both of its tables (seq ×
+        // head_dim each): neither the rotated half nor the scores need a pass of their own
+        NDArray[] ropeK = {rope[0], rope[1].mul(ropeSigns)};
+        NDArray[] ropeQ = {ropeK[0].div(sqrtHeadDim), ropeK[1].div(sqrtHeadDim)};
         q = applyRope(q.transpose(0, 2, 1, 3), ropeQ);                // (batch, heads, seq, head_dim), scaled
-        k = applyRope(k.transpose(0, 2, 1, 3), rope);
+        k = applyRope(k.transpose(0, 2, 1, 3), ropeK);
         v = v.transpose(0, 2, 1, 3);
         if (cache != null) { // attend over every position so far: (batch, kv_heads, cached + seq, head_dim)
             NDArray[] kv = cache.append(l, k, v, x.getManager());
@@ -466,22 +471,37 @@ public final class LlamaModel implements AutoCloseable {
         return groupSize == 1 ? kv : kv.repeat(1, groupSize);
     }
 
-    /** x·cos + rotate(x)·sin, where rotate pairs dimensions as the checkpoint's {@link RopeStyle} says. */
+    /**
+     * x·cos + rotate(x)·sin, where rotate pairs dimensions as the checkpoint's {@link RopeStyle} says: (−x2, x1) for
+     * HALF, (−odd, even) pair by pair for INTERLEAVED. The minus signs are in {@code rope[1]} already
+     * ({@link #ropeSigns}), so the halves or pairs are only swapped here.
+     */
     private NDArray applyRope(NDArray x, NDArray[] rope) {
         Shape shape = x.getShape();
         int half = config.headDim() / 2;
-        NDArray rotated;
+        NDArray swapped;
         if (config.ropeStyle() == RopeStyle.HALF) {
             NDArray x1 = x.get("..., :" + half);
             NDArray x2 = x.get("..., " + half + ":");
-            rotated = x2.neg().concat(x1, -1);
+            swapped = x2.concat(x1, -1);
         } else {
             NDArray pairs = x.reshape(shape.get(0), shape.get(1), shape.get(2), half, 2);
             NDArray even = pairs.get("..., 0");
             NDArray odd = pairs.get("..., 1");
-            rotated = NDArrays.stack(new ai.djl.ndarray.NDList(odd.neg(), even), -1).reshape(shape);
+            swapped = NDArrays.stack(new ai.djl.ndarray.NDList(odd, even), -1).reshape(shape);
         }
-        return x.mul(rope[0]).add(rotated.mul(rope[1]));
+        return x.mul(rope[0]).add(swapped.mul(rope[1]));
+    }
+
+    /** The signs of the rotation, per dimension of a head: −1 where rotate(x) takes a negated element, else +1. */
+    private static NDArray ropeSigns(ModelConfig config, NDManager manager, DataType dataType) {
+        int headDim = config.headDim();
+        double[] signs = new double[headDim];
+        for (int i = 0; i < headDim; i++) {
+            boolean negated = config.ropeStyle() == RopeStyle.HALF ? i < headDim / 2 : i % 2 == 0;
+            signs[i] = negated ? -1 : 1;
+        }
+        return manager.create(signs).toType(dataType, false);
     }
 
     @Override
