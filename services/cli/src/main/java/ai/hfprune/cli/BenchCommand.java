@@ -14,6 +14,7 @@ import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.ScoringFlops;
 import ai.hfprune.engine.importance.ScoringMemory;
+import ai.hfprune.engine.importance.StoreMemoryEstimate;
 import ai.hfprune.engine.io.TensorSource;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.model.ModelConfig;
@@ -29,6 +30,7 @@ import java.nio.file.Path;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
@@ -77,9 +79,10 @@ public class BenchCommand implements Runnable {
                 description = "With --shape: this many decoder layers instead of the shape's own (0: the shape's; for quick runs).")
         int layers;
 
-        @Option(names = "--memory", split = ",", defaultValue = "recompute",
-                description = "Scoring memory modes to run, in this order: recompute, store (default: ${DEFAULT-VALUE}); "
-                        + "with both, the time per token of each against store is printed.")
+        @Option(names = "--memory", split = ",", defaultValue = "auto",
+                description = "Scoring memory modes to run, in this order: auto, recompute, store (default: ${DEFAULT-VALUE}, "
+                        + "shown with the mode it chose); with recompute and store, the time per token of each against store "
+                        + "is printed.")
         List<String> memory;
 
         @Option(names = "--profile", paramLabel = "FILE",
@@ -110,7 +113,7 @@ public class BenchCommand implements Runnable {
             out.println(MklOverride.describe());
             out.println(MallocTuning.describe());
             out.println("CPU peak estimate: " + peak.describe());
-            out.printf("%-28s %9s %7s %10s %9s %12s %9s %10s %8s %12s %11s %8s%n", "model", "memory", "threads", "tokens/s",
+            out.printf("%-28s %14s %7s %10s %9s %12s %9s %10s %8s %12s %11s %8s%n", "model", "memory", "threads", "tokens/s",
                     "GFLOP/s", "best sgemm", "of sgemm", "CPU peak", "of peak", "peak RSS", "f32 weights", "RSS/f32");
             ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before threads are set
             if (shapeConfig != null) {
@@ -161,13 +164,14 @@ public class BenchCommand implements Runnable {
                         }
                         first = false;
                         ImportanceScorer scorer = new ImportanceScorer(llama, mode);
+                        String label = label(scorer);
                         double seconds = time(scorer, config.vocabSize());
                         double tokens = (double) batches * batchWindows * seqLen;
                         secondsPerToken.put(mode, seconds / tokens);
                         double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
                         long rss = ProcessMemory.peakResidentBytes().orElse(0);
-                        out.printf("%-28s %9s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
-                                mode.id(), n, tokens / seconds, gflops, matmul, gflops / matmul, cpu, gflops / cpu, rss >> 20,
+                        out.printf("%-28s %14s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
+                                label, n, tokens / seconds, gflops, matmul, gflops / matmul, cpu, gflops / cpu, rss >> 20,
                                 f32Bytes >> 20, (double) rss / f32Bytes);
                         if (profile != null) {
                             printProfile(out, profile.resolveSibling(profile.getFileName() + "-" + name + "-" + mode.id()
@@ -181,7 +185,18 @@ public class BenchCommand implements Runnable {
                         out.printf("%-28s %7d threads: recompute's time per token / store's = %.3f%n", name, n, recompute / store);
                     }
                 }
+                OptionalLong available = StoreMemoryEstimate.availableBytes();
+                out.printf("%-28s store's activations estimated at %d MiB a batch, %s available now: auto scores with %s%n",
+                        name, StoreMemoryEstimate.bytes(llama, batchWindows, seqLen) >> 20,
+                        available.isPresent() ? (available.getAsLong() >> 20) + " MiB" : "no memory figure",
+                        new ImportanceScorer(llama).modeFor(batchWindows, seqLen).id());
             }
+        }
+
+        /** The mode's name; for auto, with the mode it chose for this bench's batches. */
+        private String label(ImportanceScorer scorer) {
+            ScoringMemory chosen = scorer.modeFor(batchWindows, seqLen);
+            return scorer.memory() == chosen ? chosen.id() : scorer.memory().id() + ":" + chosen.id();
         }
 
         /** Seconds for the timed batches, after the warm-up ones. */
@@ -221,7 +236,7 @@ public class BenchCommand implements Runnable {
         }
 
         /**
-         * The best float32 GFLOP/s of an n×n by n×n product on the engine, n = 1024 and 2048, best of three each after a
+         * The best float32 GFLOP/s of an n×n by n×n product on the engine, n = 1024 and 2048, best of five each after a
          * warm-up: the engine's own ceiling for large products at the current thread count.
          */
         static double matmulGflops() {
@@ -231,7 +246,7 @@ public class BenchCommand implements Runnable {
                     NDArray a = m.randomNormal(new Shape(n, n));
                     NDArray b = m.randomNormal(new Shape(n, n));
                     a.matMul(b).close();
-                    for (int i = 0; i < 3; i++) {
+                    for (int i = 0; i < 5; i++) {
                         long start = System.nanoTime();
                         NDArray c = a.matMul(b);
                         c.toFloatArray(); // forces completion

@@ -47,10 +47,11 @@ public class ScoringOptions {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random criterion (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--memory", defaultValue = "recompute",
+    @Option(names = "--memory", defaultValue = "auto",
             description = "recompute: keep only each layer's input and recompute the layer in the backward pass, the LM head "
                     + "over chunks of positions (memory grows with neither depth nor vocabulary); store: autograd keeps the "
-                    + "whole pass (faster, far more memory at long T). The scores are the same (default: ${DEFAULT-VALUE}).")
+                    + "whole pass (faster, far more memory at long T); auto: store where 1.5 x its estimated memory fits in "
+                    + "half of the memory available, else recompute. The scores are the same (default: ${DEFAULT-VALUE}).")
     String memory;
 
     public ScoringMemory memory() {

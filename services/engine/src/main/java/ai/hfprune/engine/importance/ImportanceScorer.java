@@ -18,7 +18,9 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * Turns one batch of calibration windows into a {@link Partial} per criterion, with one forward pass shared by
@@ -27,28 +29,46 @@ import java.util.Set;
  * <p>Gradients are taken with respect to zero "probe" tensors added to A (the input of down_proj) and to O
  * (each head's attention output): ∂L/∂probe = ∂L/∂A. No weight requires a gradient, so no weight gradient is
  * ever allocated. How the backward pass gets its activations is the {@link ScoringMemory}: this class holds the
- * {@link ScoringMemory#STORE} path (autograd keeps the whole pass), {@link RecomputedScoring} the default one.
+ * {@link ScoringMemory#STORE} path (autograd keeps the whole pass), {@link RecomputedScoring} the other one, and
+ * {@link ScoringMemory#AUTO} (the default) picks one per batch ({@link StoreMemoryEstimate}).
  */
 public final class ImportanceScorer {
 
     private final LlamaModel model;
     private final ScoringMemory memory;
     private final RecomputedScoring recomputed;
+    private final Supplier<OptionalLong> available;
 
-    /** A scorer that recomputes each layer in the backward pass ({@link ScoringMemory#RECOMPUTE}). */
+    /** A scorer that stores the pass where it fits and recomputes it where not ({@link ScoringMemory#AUTO}). */
     public ImportanceScorer(LlamaModel model) {
-        this(model, ScoringMemory.RECOMPUTE);
+        this(model, ScoringMemory.AUTO);
     }
 
     public ImportanceScorer(LlamaModel model, ScoringMemory memory) {
         this(model, memory, ChunkedHead.DEFAULT_CHUNK_ELEMENTS);
     }
 
-    /** @param headChunkElements logits per chunk of the recompute path's LM head (tests make chunks of a few positions) */
     ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements) {
+        this(model, memory, headChunkElements, StoreMemoryEstimate::availableBytes);
+    }
+
+    /**
+     * @param headChunkElements logits per chunk of the recompute path's LM head (tests make chunks of a few positions)
+     * @param available         the memory available now, for {@link ScoringMemory#AUTO} (tests give their own)
+     */
+    ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements, Supplier<OptionalLong> available) {
         this.model = model;
         this.memory = memory;
         this.recomputed = new RecomputedScoring(model, headChunkElements);
+        this.available = available;
+    }
+
+    /** The mode a batch of {@code windows} windows of {@code seqLen} tokens is scored in: {@link #memory()}, AUTO resolved. */
+    public ScoringMemory modeFor(int windows, int seqLen) {
+        if (memory != ScoringMemory.AUTO) {
+            return memory;
+        }
+        return StoreMemoryEstimate.choose(StoreMemoryEstimate.bytes(model, windows, seqLen), available.get());
     }
 
     public ScoringMemory memory() {
@@ -100,7 +120,7 @@ public final class ImportanceScorer {
         if (gradientCriteria.isEmpty() && !needsActivations && stats == null) {
             return out;
         }
-        if (memory == ScoringMemory.RECOMPUTE) {
+        if (modeFor(windows.length, windows[0].length) == ScoringMemory.RECOMPUTE) {
             out.putAll(recomputed.score(windows, gradientCriteria, needsActivations, stats));
             return out;
         }
@@ -223,13 +243,16 @@ public final class ImportanceScorer {
             return probe;
         }
 
-        /** Σ over tokens of |A·∂L/∂A| per neuron, and of |O·∂L/∂O| summed over each head's dimensions. */
+        /**
+         * Σ over tokens of |A·∂L/∂A| per neuron, and of |O·∂L/∂O| summed over each head's dimensions: L1 norms, one
+         * pass over the products where abs then sum took two.
+         */
         Partial taylor(Criterion c, long windows, long tokens) {
             double[][] mlp = new double[a.length][];
             double[][] heads = new double[o.length][];
             for (int l = 0; l < a.length; l++) {
-                mlp[l] = toDoubles(a[l].mul(aProbe[l].getGradient()).abs().sum(new int[] {0, 1}));
-                heads[l] = toDoubles(o[l].mul(oProbe[l].getGradient()).abs().sum(new int[] {0, 2, 3}));
+                mlp[l] = toDoubles(a[l].mul(aProbe[l].getGradient()).norm(1, new int[] {0, 1}, false));
+                heads[l] = toDoubles(o[l].mul(oProbe[l].getGradient()).norm(1, new int[] {0, 2, 3}, false));
             }
             return new Partial(c, windows, tokens, mlp, heads);
         }

@@ -6,8 +6,14 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.stream.Collectors;
 
-/** How the scoring pass gets the activations its backward pass needs. Both give the same scores. */
+/** How the scoring pass gets the activations its backward pass needs. All give the same scores. */
 public enum ScoringMemory {
+    /**
+     * {@link #STORE} for a batch whose stored activations are estimated to fit well within the memory available when it
+     * starts, else {@link #RECOMPUTE}: the speed of storing where it is safe, the bounded memory of recomputing where it
+     * is needed (engine: {@code StoreMemoryEstimate}).
+     */
+    AUTO,
     /**
      * Keeps only each decoder layer's input from a forward pass without gradients, then recomputes one layer at a time
      * during the backward pass, and computes the LM head and the loss over chunks of positions: memory grows with

@@ -1,6 +1,7 @@
 package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.importance.ScoringMemory;
 import ai.hfprune.engine.model.CheckpointFiles;
 import ai.hfprune.engine.prune.Allocation;
 import ai.hfprune.engine.prune.PruneOptions;
@@ -80,6 +81,10 @@ public final class PipelineConfig {
                 "where the aggregator keeps its state: memory (on the heap; a restart after kill -9 restores it from the changelogs"
                 + " without wiping and reopening local stores: faster), rocksdb (on disk, any size), or auto: memory when the state's"
                 + " bound for the configured models fits in a quarter of the heap, else rocksdb (see Fast recovery)");
+        setting("scorer.memory", "auto",
+                "how a scorer's backward pass gets its activations: store (autograd keeps the whole pass: faster), recompute (each"
+                + " layer recomputed from its input, the LM head in chunks: memory grows with neither depth nor vocabulary), or auto:"
+                + " store where 1.5 x its estimated memory fits in half of the memory available, else recompute; the scores are the same");
         setting("scorer.commit.interval.ms", "1000",
                 "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
         setting("aggregator.commit.interval.ms", "1000",
@@ -305,10 +310,20 @@ public final class PipelineConfig {
         statsFlushTokens();
         prunerStatsTimeoutMillis();
         aggregatorStateStore();
+        scorerMemory();
         if (!get("model.sha256").isBlank()) {
             CheckpointFiles.checkedDigest(get("model.sha256"));
         }
         return this;
+    }
+
+    /** {@code scorer.memory}: auto, recompute or store. */
+    public ScoringMemory scorerMemory() {
+        try {
+            return ScoringMemory.parse(get("scorer.memory"));
+        } catch (HfpruneException e) {
+            throw new HfpruneException("setting scorer.memory: " + e.getMessage(), e);
+        }
     }
 
     /** {@code aggregator.state.store}: auto, memory or rocksdb. */

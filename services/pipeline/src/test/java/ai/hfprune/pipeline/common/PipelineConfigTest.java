@@ -1,6 +1,7 @@
 package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
+import ai.hfprune.engine.importance.ScoringMemory;
 import ai.hfprune.engine.prune.Allocation;
 import ai.hfprune.engine.prune.PruneOptions;
 import org.junit.jupiter.api.Test;
@@ -23,11 +24,19 @@ class PipelineConfigTest {
         "prune.attn.ratio | -0.1  | setting prune.attn.ratio must be in [0, 1)",
         "prune.mlp.ratio  | abc   | setting prune.mlp.ratio must be a number, got 'abc'",
         "prune.compensate | lsq   | setting prune.compensate",
-        "prune.damping    | -1    | setting prune.damping must be a finite number"})
+        "prune.damping    | -1    | setting prune.damping must be a finite number",
+        "scorer.memory    | disk  | setting scorer.memory: unknown scoring memory mode 'disk' (choose one of auto, recompute, store)"})
     void aBadPruneSettingIsRefusedByValidate(String key, String value, String message) {
         PipelineConfig config = PipelineConfig.load(Map.of(key, value), null, Map.of());
         HfpruneException e = assertThrows(HfpruneException.class, config::validate);
         assertTrue(e.getMessage().contains(message), e.getMessage());
+    }
+
+    @Test
+    void scorersChooseTheirMemoryModeUnlessTold() {
+        assertEquals(ScoringMemory.AUTO, PipelineConfig.load(Map.of(), null, Map.of()).validate().scorerMemory());
+        assertEquals(ScoringMemory.RECOMPUTE, PipelineConfig.load(Map.of(), null, Map.of("HFPRUNE_SCORER_MEMORY", "recompute"))
+                .validate().scorerMemory());
     }
 
     @Test
