@@ -59,17 +59,29 @@ final class ChunkedHead {
                 NDArray logits = model.head(h);
                 for (int i = 0; i < criteria.size(); i++) {
                     Criterion c = criteria.get(i);
-                    NDArray sum = Losses.chunkSum(c, logits, inputIds, from);
-                    NDArray grad;
-                    if (sum == null) {
-                        grad = chunk.zeros(h.getShape(), h.getDataType());
+                    boolean retain = i < criteria.size() - 1;
+                    double weight = Losses.weight(c, seqLen);
+                    boolean anyTerm = true;
+                    if (c == Criterion.ENTROPY) { // the gradient at the logits written out (Losses.entropyGradient)
+                        NDArray[] g = Losses.entropyGradient(logits, null);
+                        losses[i] += weight * TokenArrays.scalar(g[1]);
+                        JniUtils.backward((PtNDArray) logits, (PtNDArray) g[0], retain, false);
+                        g[0].close();
                     } else {
-                        double weight = Losses.weight(c, seqLen);
-                        losses[i] += weight * TokenArrays.scalar(sum);
-                        JniUtils.backward((PtNDArray) sum, (PtNDArray) sum.onesLike(), i < criteria.size() - 1, false);
+                        NDArray sum = Losses.chunkSum(c, logits, inputIds, from);
+                        anyTerm = sum != null;
+                        if (anyTerm) {
+                            losses[i] += weight * TokenArrays.scalar(sum);
+                            JniUtils.backward((PtNDArray) sum, (PtNDArray) sum.onesLike(), retain, false);
+                        }
+                    }
+                    NDArray grad;
+                    if (anyTerm) {
                         // ∂(weight · sum) = weight · ∂sum: the weight stays out of the graph (see LlamaModel's sqrtHeadDim)
                         grad = h.getGradient().mul(weight);
                         JniUtils.zeroGrad((PtNDArray) h);
+                    } else {
+                        grad = chunk.zeros(h.getShape(), h.getDataType());
                     }
                     grad.attach(target);
                     parts.get(i).add(grad);

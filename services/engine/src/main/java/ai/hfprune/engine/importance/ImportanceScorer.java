@@ -146,9 +146,16 @@ public final class ImportanceScorer {
                     }
                     for (int i = 0; i < gradientCriteria.size(); i++) {
                         Criterion c = gradientCriteria.get(i);
-                        NDArray loss = Losses.of(c, logits, inputIds);
                         boolean retainGraph = i < gradientCriteria.size() - 1;
-                        JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), retainGraph, false);
+                        if (c == Criterion.ENTROPY) { // the gradient at the logits written out (Losses.entropyGradient)
+                            NDArray weight = batch.create(Losses.weight(c, windows[0].length)).toType(logits.getDataType(), false);
+                            NDArray gradient = Losses.entropyGradient(logits, weight)[0];
+                            JniUtils.backward((PtNDArray) logits, (PtNDArray) gradient, retainGraph, false);
+                            gradient.close();
+                        } else {
+                            NDArray loss = Losses.of(c, logits, inputIds);
+                            JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), retainGraph, false);
+                        }
                         out.put(c, probes.taylor(c, windows.length, tokens));
                         if (i == 0 && stats != null) { // the first gradient criterion weighs the refit's errors
                             probes.addSensitivity(stats);

@@ -23,6 +23,27 @@ final class Losses {
         return h.mean(new int[] {1}).sum();
     }
 
+    /**
+     * The entropy's gradient with respect to the logits, written out, for a backward pass injected at the logits (no
+     * autograd graph of the softmax, the logarithm and their products: about two thirds of the passes over the
+     * (positions × vocab) logits): ∂/∂z_v of Σ over positions of H(softmax(z)) is −p_v (log p_v + H), so each position's
+     * gradient is p ⊙ (Σ p log p − log p), times {@code weight} (a 0-d tensor, 1/T for the whole loss; null for 1).
+     *
+     * @return the gradient, shape of {@code logits}, and Σ over positions of H as a 0-d array; both attached to the
+     *         manager of {@code logits}, neither part of a graph
+     */
+    static NDArray[] entropyGradient(NDArray logits, NDArray weight) {
+        NDArray logp = logits.stopGradient().logSoftmax(-1);
+        NDArray p = logp.exp();
+        NDArray plogp = p.mul(logp).sum(new int[] {-1}, true); // Σ_v p log p = −H per position
+        NDArray entropySum = plogp.sum().neg();
+        NDArray gradient = (weight == null ? p : p.muli(weight)).mul(plogp.sub(logp));
+        logp.close();
+        p.close();
+        plogp.close();
+        return new NDArray[] {gradient, entropySum};
+    }
+
     /** L = Σ_w (1/(T−1)) Σ_{t<T−1} −log p(x_{w,t+1} | z_{w,t}). */
     static NDArray crossEntropy(NDArray logits, NDArray inputIds) {
         NDArray logp = logits.get(":, :-1, :").logSoftmax(-1);
@@ -34,16 +55,13 @@ final class Losses {
     /**
      * The terms of {@link #of}'s loss at positions [from, from + n) of every window, summed, without the per-window
      * mean's 1/T (or 1/(T−1)), which {@link #weight} gives: the loss is Σ over chunks of weight × chunkSum, exactly, as
-     * each term depends only on its own position's logits. Null when the chunk holds no term (ce at position T−1).
+     * each term depends only on its own position's logits. Null when the chunk holds no term (ce at position T−1). For
+     * ce only: entropy's gradient is written out ({@link #entropyGradient}).
      *
      * @param logits the chunk's logits, shape (windows, n, vocab); the result is attached to its manager
      */
     static NDArray chunkSum(Criterion c, NDArray logits, NDArray inputIds, int from) {
         return switch (c) {
-            case ENTROPY -> {
-                NDArray logp = logits.logSoftmax(-1);
-                yield logp.exp().mul(logp).sum(new int[] {-1}).neg().sum();
-            }
             case CE -> {
                 int n = (int) logits.getShape().get(1);
                 int terms = Math.min(n, (int) inputIds.getShape().get(1) - 1 - from); // position t predicts t + 1
