@@ -381,9 +381,10 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * softmax(q·kᵀ + mask)·v per query head, q already scaled by 1/sqrt(head_dim), over groups of heads whose score matrices hold at most
-     * {@link #scoreElements} elements together: the (batch, heads, seq, seq) scores are the largest arrays of the pass
-     * (512 MiB a layer for 32 heads at T = 2048), and a backward pass holds a few arrays of that shape at once.
+     * softmax(q·kᵀ + mask)·v per query head, q already scaled by 1/sqrt(head_dim), over groups of heads whose score
+     * matrices hold at most {@link #scoreElements} elements together: the (batch, heads, seq, seq) scores are the
+     * largest arrays of the pass (512 MiB a layer for 32 heads at T = 2048), and a backward pass holds a few arrays of
+     * that shape at once.
      */
     private NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask) {
         long heads = q.getShape().get(1);
@@ -501,7 +502,13 @@ public final class LlamaModel implements AutoCloseable {
             boolean negated = config.ropeStyle() == RopeStyle.HALF ? i < headDim / 2 : i % 2 == 0;
             signs[i] = negated ? -1 : 1;
         }
-        return manager.create(signs).toType(dataType, false);
+        NDArray float64 = manager.create(signs);
+        if (dataType == DataType.FLOAT64) {
+            return float64;
+        }
+        NDArray converted = float64.toType(dataType, false);
+        float64.close();
+        return converted;
     }
 
     @Override
