@@ -16,6 +16,7 @@ import ai.hfprune.engine.nn.TokenArrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiConsumer;
 
 /**
  * {@link ScoringMemory#RECOMPUTE}: the scoring pass with memory that grows with neither depth nor vocabulary.
@@ -50,9 +51,17 @@ final class RecomputedScoring {
     private final LlamaModel model;
     private final long headChunkElements;
 
+    /** For tests: sees the batch's manager after each layer's backward pass (layer index, manager). */
+    private final BiConsumer<Integer, NDManager> afterLayer;
+
     RecomputedScoring(LlamaModel model, long headChunkElements) {
+        this(model, headChunkElements, (l, batch) -> { });
+    }
+
+    RecomputedScoring(LlamaModel model, long headChunkElements, BiConsumer<Integer, NDManager> afterLayer) {
         this.model = model;
         this.headChunkElements = headChunkElements;
+        this.afterLayer = afterLayer;
     }
 
     /** As {@link ImportanceScorer#score(int[][], java.util.Set, GramAccumulator)} for the criteria that need data. */
@@ -101,9 +110,14 @@ final class RecomputedScoring {
                                 // the layer's output is h_mid + A·W_downᵀ: ∂L/∂h_mid = g and ∂L/∂A = g·W_down, so
                                 // ⟨h_mid, g⟩ + ⟨A, g·W_down⟩ has the gradients of L upstream of the layer's output
                                 // (dot products of flat views: their backward passes give g and g·W_down exactly)
+                                // g lives in the batch's manager, so what is computed from it would too (DJL attaches a
+                                // result to its first operand's manager): moved to the layer's, or every layer's
+                                // g·W_down (T × intermediate) and view of g stayed until the batch ended
                                 NDArray gradA = g[i].matMul(downProj);
-                                NDArray seed = y.flatten().dot(g[i].flatten())
-                                        .add(probes.activation().flatten().dot(gradA.flatten()));
+                                NDArray gFlat = g[i].flatten();
+                                gradA.attach(layer);
+                                gFlat.attach(layer);
+                                NDArray seed = y.flatten().dot(gFlat).add(probes.activation().flatten().dot(gradA.flatten()));
                                 JniUtils.backward((PtNDArray) seed, (PtNDArray) seed.onesLike(), !last, false);
                                 mlp[i][l] = probes.mlpTaylor(gradA);
                                 heads[i][l] = probes.headTaylor();
@@ -123,6 +137,7 @@ final class RecomputedScoring {
                                 }
                             }
                         }
+                        afterLayer.accept(l, batch);
                     }
                 }
             }
