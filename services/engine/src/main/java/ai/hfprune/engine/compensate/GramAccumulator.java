@@ -57,13 +57,24 @@ public final class GramAccumulator implements AutoCloseable {
         mlpSensitivity[layer] = addSquares(mlpSensitivity[layer], mlpGradient);
     }
 
+    /**
+     * The intermediates are closed here: they would otherwise stay in the gradient's manager, which for the recompute
+     * path's ∂L/∂ of a layer's output is the whole batch's (two float64 copies of it per layer).
+     */
     private NDArray addSquares(NDArray total, NDArray gradient) {
-        NDArray squares = gradient.toType(DataType.FLOAT64, false).square().sum(new int[] {0, 1});
+        NDArray wide = gradient.toType(DataType.FLOAT64, false); // the gradient itself when it is float64 already
+        NDArray squared = wide.square();
+        NDArray squares = squared.sum(new int[] {0, 1});
+        squared.close();
+        if (wide != gradient) {
+            wide.close();
+        }
         if (total == null) {
             squares.attach(manager);
             return squares;
         }
         total.addi(squares);
+        squares.close();
         return total;
     }
 

@@ -3,10 +3,12 @@ package ai.hfprune.engine.importance;
 import ai.djl.Device;
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.hfprune.engine.compensate.GramAccumulator;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RandomModels;
 import ai.hfprune.engine.nn.LlamaModel;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -22,14 +24,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class RecomputeDepthTest {
 
-    @Test
-    void eachLayerLeavesNothingInTheBatch() {
+    /** Without and with the Gram statistics (whose sensitivities are computed from ∂L/∂ of each layer's output). */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void eachLayerLeavesNothingInTheBatch(boolean withStats) {
         ModelConfig c = RandomModels.llama(37, 16, 24, 6, 4, 2);
-        try (LlamaModel model = LlamaModel.load(c, RandomModels.weights(c, 9), Device.cpu(), DataType.FLOAT32)) {
+        try (LlamaModel model = LlamaModel.load(c, RandomModels.weights(c, 9), Device.cpu(), DataType.FLOAT32);
+             GramAccumulator stats = new GramAccumulator(model.manager(), c.numHiddenLayers())) {
             List<Integer> held = new ArrayList<>();
             RecomputedScoring scoring = new RecomputedScoring(model, ChunkedHead.DEFAULT_CHUNK_ELEMENTS,
                     (layer, batch) -> held.add(((BaseNDManager) batch).getManagedArrays().size()));
-            scoring.score(TinyWindows.random(c.vocabSize(), 2, 8, 4), List.of(Criterion.ENTROPY, Criterion.CE), false, null);
+            scoring.score(TinyWindows.random(c.vocabSize(), 2, 8, 4), List.of(Criterion.ENTROPY, Criterion.CE), false,
+                    withStats ? stats : null);
             assertEquals(c.numHiddenLayers(), held.size());
             for (int i = 1; i < held.size(); i++) { // each layer frees its input (and layer 0 passes no gradient down)
                 assertTrue(held.get(i) < held.get(i - 1), "arrays in the batch after each layer: " + held);
