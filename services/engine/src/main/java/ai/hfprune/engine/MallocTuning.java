@@ -30,11 +30,12 @@ public final class MallocTuning {
     public static String describe() {
         String state = System.getenv("HFPRUNE_MALLOC_TUNING_STATE");
         String tunables = System.getenv("GLIBC_TUNABLES");
-        String in = tcmalloc() ? "tcmalloc" : tunables != null ? "glibc, GLIBC_TUNABLES=" + tunables : "glibc's defaults";
+        boolean tcmalloc = tcmalloc();
+        String in = tcmalloc ? "tcmalloc" : tunables != null ? "glibc, GLIBC_TUNABLES=" + tunables : "glibc's defaults";
         String why;
         if (state == null || state.isBlank()) {
             why = "not started by ./hfprune or the image";
-        } else if (state.startsWith("tcmalloc") && !tcmalloc()) {
+        } else if (state.startsWith("tcmalloc") && !tcmalloc) {
             why = "the launcher decided \"" + state + "\" but the library is not mapped";
         } else {
             why = state;

@@ -38,8 +38,13 @@ public final class ProcessMemory {
     }
 
     private static OptionalLong statusKib(String field) {
+        return procFieldBytes(STATUS, field);
+    }
+
+    /** A "Field:   123 kB" line of a Linux /proc file such as /proc/self/status or /proc/meminfo, in bytes. */
+    public static OptionalLong procFieldBytes(Path file, String field) {
         try {
-            for (String line : Files.readAllLines(STATUS)) {
+            for (String line : Files.readAllLines(file)) {
                 if (line.startsWith(field)) {
                     return OptionalLong.of(Long.parseLong(line.substring(field.length()).replace("kB", "").trim()) * 1024);
                 }

@@ -1,5 +1,6 @@
 package ai.hfprune.engine.importance;
 
+import ai.hfprune.engine.ProcessMemory;
 import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.nn.DecoderLayer;
 import ai.hfprune.engine.nn.LlamaModel;
@@ -66,16 +67,7 @@ public final class StoreMemoryEstimate {
      * (a container's limit, which MemAvailable does not see), the smaller of the two; empty where neither is known.
      */
     public static OptionalLong availableBytes() {
-        OptionalLong meminfo = OptionalLong.empty();
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
-                if (line.startsWith("MemAvailable:")) {
-                    meminfo = OptionalLong.of(Long.parseLong(line.substring(13).replace("kB", "").trim()) * 1024);
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            return OptionalLong.empty(); // not Linux
-        }
+        OptionalLong meminfo = ProcessMemory.procFieldBytes(Path.of("/proc/meminfo"), "MemAvailable:"); // empty where not Linux
         OptionalLong cgroup = cgroupRoom(Path.of("/sys/fs/cgroup"));
         if (cgroup.isPresent() && (meminfo.isEmpty() || cgroup.getAsLong() < meminfo.getAsLong())) {
             return cgroup;
