@@ -160,7 +160,9 @@ public final class ImportanceScorer {
                         if (i == 0 && stats != null) { // the first gradient criterion weighs the refit's errors
                             probes.addSensitivity(stats);
                         }
-                        probes.zeroGradients();
+                        if (retainGraph) { // the next criterion's gradients accumulate from zero; after the last, nothing does
+                            probes.zeroGradients();
+                        }
                     }
                 }
             }
@@ -250,16 +252,13 @@ public final class ImportanceScorer {
             return probe;
         }
 
-        /**
-         * Σ over tokens of |A·∂L/∂A| per neuron, and of |O·∂L/∂O| summed over each head's dimensions: L1 norms, one
-         * pass over the products where abs then sum took two.
-         */
+        /** Σ over tokens of |A·∂L/∂A| per neuron, and of |O·∂L/∂O| summed over each head's dimensions. */
         Partial taylor(Criterion c, long windows, long tokens) {
             double[][] mlp = new double[a.length][];
             double[][] heads = new double[o.length][];
             for (int l = 0; l < a.length; l++) {
-                mlp[l] = toDoubles(a[l].mul(aProbe[l].getGradient()).norm(1, new int[] {0, 1}, false));
-                heads[l] = toDoubles(o[l].mul(oProbe[l].getGradient()).norm(1, new int[] {0, 2, 3}, false));
+                mlp[l] = TaylorSums.perNeuron(a[l], aProbe[l].getGradient());
+                heads[l] = TaylorSums.perHead(o[l], oProbe[l].getGradient());
             }
             return new Partial(c, windows, tokens, mlp, heads);
         }

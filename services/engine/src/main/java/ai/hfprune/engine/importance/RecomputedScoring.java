@@ -252,14 +252,14 @@ final class RecomputedScoring {
             return probe;
         }
 
-        /** Σ over tokens of |A·∂L/∂A| per neuron (an L1 norm: one pass over the product). */
+        /** Σ over tokens of |A·∂L/∂A| per neuron. */
         double[] mlpTaylor(NDArray gradA) {
-            return TokenArrays.doubles(a.stopGradient().mul(gradA).norm(1, new int[] {0, 1}, false));
+            return TaylorSums.perNeuron(a.stopGradient(), gradA);
         }
 
         /** Σ over tokens and each head's dimensions of |O·∂L/∂O|. */
         double[] headTaylor() {
-            return TokenArrays.doubles(o.mul(oProbe.getGradient()).norm(1, new int[] {0, 2, 3}, false));
+            return TaylorSums.perHead(o, oProbe.getGradient());
         }
 
         void zeroGradients() {
