@@ -129,9 +129,9 @@ public class BenchCommand implements Runnable {
                             RandomModels.weights(synthetic, 1), modes, peak);
                 }
             }
-            out.printf("T=%d, %d windows per batch, %d timed batches after %d warm-up; FLOPs = 2 x forward matrix products "
-                    + "(the same count in both memory modes); best sgemm: the fastest float32 n x n x n product of n = 1024, 2048 "
-                    + "on the engine; CPU peak: threads x the estimate above; peak RSS: VmHWM, of the whole process for the first "
+            out.printf("T=%d, %d windows per batch, %d timed batches after %d warm-up; FLOPs: the matrix products of the forward "
+                    + "pass and those of the backward pass scoring needs (ScoringFlops; the same count in both memory modes); "
+                    + "best sgemm: the fastest float32 n x n x n product of n = 1024, 2048 on the engine; CPU peak: threads x the estimate above; peak RSS: VmHWM, of the whole process for the first "
                     + "row, since the row's start for later rows (the model stays loaded); f32 weights: parameters x 4 bytes.%n",
                     seqLen, batchWindows, batches, warmup);
             return 0;
@@ -175,7 +175,7 @@ public class BenchCommand implements Runnable {
                                 f32Bytes >> 20, (double) rss / f32Bytes);
                         if (profile != null) {
                             printProfile(out, profile.resolveSibling(profile.getFileName() + "-" + name + "-" + mode.id()
-                                    + "-" + n + "t.json"), scorer, config.vocabSize());
+                                    + "-" + n + "t.json"), scorer, config);
                         }
                         out.flush();
                     }
@@ -213,12 +213,14 @@ public class BenchCommand implements Runnable {
         }
 
         /** One batch under the profiler: the operators with the most self time, and their share of all of it. */
-        private void printProfile(PrintWriter out, Path trace, ImportanceScorer scorer, int vocab) {
-            int[][] batch = randomWindows(vocab);
+        private void printProfile(PrintWriter out, Path trace, ImportanceScorer scorer, ModelConfig config) {
+            int[][] batch = randomWindows(config.vocabSize());
             OperatorTrace.trace(trace, () -> scorer.score(batch, Set.of(Criterion.ENTROPY)));
             List<OperatorTrace.OperatorTime> ops = OperatorTrace.selfTimes(trace);
             double total = ops.stream().mapToDouble(OperatorTrace.OperatorTime::selfMillis).sum();
-            out.printf("    one batch under libtorch's profiler (%s): %.1f ms of operator time; by self time:%n", trace, total);
+            out.printf("    one batch under libtorch's profiler (%s): %.1f ms of operator time; matrix products %.2f GFLOP "
+                            + "(counted as scoring's: %.2f); by self time:%n", trace, total,
+                    OperatorTrace.matrixProductFlops(trace) / 1e9, batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / 1e9);
             for (OperatorTrace.OperatorTime op : ops.subList(0, Math.min(15, ops.size()))) {
                 out.printf("    %9.1f ms %5.1f%% %7d calls  %s%n", op.selfMillis(), 100 * op.selfMillis() / total, op.calls(), op.name());
             }

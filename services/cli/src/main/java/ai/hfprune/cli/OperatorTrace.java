@@ -32,9 +32,9 @@ final class OperatorTrace {
         return topLevelCalls(file);
     }
 
-    /** Runs {@code work} under the profiler and writes the trace to {@code file}. */
+    /** Runs {@code work} under the profiler and writes the trace to {@code file}, with each call's input shapes. */
     static void trace(Path file, Runnable work) {
-        JniUtils.startProfile(false, false, false);
+        JniUtils.startProfile(false, true, false);
         try {
             work.run();
         } finally {
@@ -122,5 +122,38 @@ final class OperatorTrace {
             }
         }
         return count;
+    }
+
+    /**
+     * The FLOPs of the matrix products in a trace written by {@link #trace}: 2·m·k·n for each {@code aten::mm} of
+     * (m × k)·(k × n), b times that for each {@code aten::bmm}, from the input shapes the profiler recorded. These are
+     * the kernels {@code matmul}, {@code linear} and autograd's backward functions call, so nothing is counted twice.
+     */
+    static double matrixProductFlops(Path file) {
+        double flops = 0;
+        try {
+            for (JsonNode e : new ObjectMapper().readTree(file.toFile())) {
+                if (!"X".equals(e.path("ph").asText())) {
+                    continue;
+                }
+                JsonNode shape = e.path("shape");
+                switch (e.path("name").asText()) {
+                    case "aten::mm" -> flops += 2.0 * dim(shape, 0, 0) * dim(shape, 0, 1) * dim(shape, 1, 1);
+                    case "aten::bmm" -> flops += 2.0 * dim(shape, 0, 0) * dim(shape, 0, 1) * dim(shape, 0, 2) * dim(shape, 1, 2);
+                    default -> { }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return flops;
+    }
+
+    private static double dim(JsonNode shape, int input, int axis) {
+        JsonNode d = shape.path(input).path(axis);
+        if (!d.isNumber()) {
+            throw new IllegalStateException("the trace has no shape for a matrix product (traced without shapes?): " + shape);
+        }
+        return d.asDouble();
     }
 }

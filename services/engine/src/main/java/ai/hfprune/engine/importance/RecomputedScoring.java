@@ -101,7 +101,10 @@ final class RecomputedScoring {
                         try (NDManager layer = batch.newSubManager()) {
                             NDArray x = inputs[l];
                             x.attach(layer); // not needed after this layer
-                            x.setRequiresGradient(true);
+                            if (l > 0) { // layer 0's input, the embeddings, needs no gradient: its q, k, v and
+                                // attention are then not differentiated (its A and O get theirs all the same)
+                                x.setRequiresGradient(true);
+                            }
                             LayerProbes probes = new LayerProbes(l, layer, stats != null);
                             NDArray y = model.layer(l, x, probes, WITHOUT_DOWN_PROJ); // y = h_mid + 0
                             NDArray downProj = model.layers().get(l).downProj();
