@@ -247,9 +247,7 @@ public final class ImportanceScorer {
         }
 
         private NDArray newProbe(NDArray like) {
-            NDArray probe = batch.zeros(like.getShape(), like.getDataType());
-            probe.setRequiresGradient(true);
-            return probe;
+            return ZeroProbe.like(batch, like);
         }
 
         /** Σ over tokens of |A·∂L/∂A| per neuron, and of |O·∂L/∂O| summed over each head's dimensions. */

@@ -45,7 +45,8 @@ final class RecomputedScoring {
             return LlamaModel.Projection.linear(layer, name, x, weight, bias);
         }
         Shape in = x.getShape();
-        return x.getManager().zeros(new Shape(in.get(0), in.get(1), weight.getShape().get(0)), x.getDataType());
+        Shape out = new Shape(in.get(0), in.get(1), weight.getShape().get(0));
+        return x.getManager().zeros(new Shape(), x.getDataType()).broadcast(out); // a broadcast 0-d zero: no fill
     };
 
     private final LlamaModel model;
@@ -250,9 +251,7 @@ final class RecomputedScoring {
         }
 
         private NDArray probe(NDArray like) {
-            NDArray probe = manager.zeros(like.getShape(), like.getDataType());
-            probe.setRequiresGradient(true);
-            return probe;
+            return ZeroProbe.like(manager, like);
         }
 
         /** Σ over tokens of |A·∂L/∂A| per neuron. */
