@@ -1,18 +1,7 @@
 package ai.hfprune.engine.importance;
 
-import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
-import ai.djl.training.GradientCollector;
 import ai.hfprune.engine.compensate.GramAccumulator;
-import ai.hfprune.engine.nn.ActivationTap;
-import ai.hfprune.engine.nn.GradientLock;
 import ai.hfprune.engine.nn.LlamaModel;
-import ai.hfprune.engine.nn.TokenArrays;
 
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -24,19 +13,18 @@ import java.util.function.Supplier;
 
 /**
  * Turns one batch of calibration windows into a {@link Partial} per criterion, with one forward pass shared by
- * all criteria and one backward pass per gradient criterion.
+ * all criteria and one backward pass per gradient criterion ({@link LayeredScoring}).
  *
- * <p>Gradients are taken with respect to zero "probe" tensors added to A (the input of down_proj) and to O
- * (each head's attention output): ∂L/∂probe = ∂L/∂A. No weight requires a gradient, so no weight gradient is
- * ever allocated. How the backward pass gets its activations is the {@link ScoringMemory}: this class holds the
- * {@link ScoringMemory#STORE} path (autograd keeps the whole pass), {@link RecomputedScoring} the other one, and
- * {@link ScoringMemory#AUTO} (the default) picks one per batch ({@link StoreMemoryEstimate}).
+ * <p>Gradients are taken with respect to activations only: no weight requires a gradient, so no weight gradient is
+ * ever allocated. How the backward pass gets each layer's activations is the {@link ScoringMemory}: stored from the
+ * forward pass, recomputed from each layer's input, or, with {@link ScoringMemory#AUTO} (the default), whichever of the
+ * two fits, per batch ({@link StoreMemoryEstimate}).
  */
 public final class ImportanceScorer {
 
     private final LlamaModel model;
     private final ScoringMemory memory;
-    private final RecomputedScoring recomputed;
+    private final LayeredScoring layered;
     private final Supplier<OptionalLong> available;
 
     /** A scorer that stores the pass where it fits and recomputes it where not ({@link ScoringMemory#AUTO}). */
@@ -53,13 +41,13 @@ public final class ImportanceScorer {
     }
 
     /**
-     * @param headChunkElements logits per chunk of the recompute path's LM head (tests make chunks of a few positions)
+     * @param headChunkElements logits per chunk of the LM head (tests make chunks of a few positions)
      * @param available         the memory available now, for {@link ScoringMemory#AUTO} (tests give their own)
      */
     ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements, Supplier<OptionalLong> available) {
         this.model = model;
         this.memory = memory;
-        this.recomputed = new RecomputedScoring(model, headChunkElements);
+        this.layered = new LayeredScoring(model, headChunkElements);
         this.available = available;
     }
 
@@ -120,170 +108,7 @@ public final class ImportanceScorer {
         if (gradientCriteria.isEmpty() && !needsActivations && stats == null) {
             return out;
         }
-        if (modeFor(windows.length, windows[0].length) == ScoringMemory.RECOMPUTE) {
-            out.putAll(recomputed.score(windows, gradientCriteria, needsActivations, stats));
-            return out;
-        }
-        try (NDManager batch = model.manager().newSubManager()) {
-            NDArray inputIds = TokenArrays.ids(batch, windows);
-            if (stats != null) {
-                stats.countBatch(windows.length, tokens);
-            }
-            if (gradientCriteria.isEmpty()) {
-                Probes probes = new Probes(batch, false, stats);
-                model.forward(inputIds, probes);
-                if (needsActivations) {
-                    out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
-                }
-                return out;
-            }
-            synchronized (GradientLock.LOCK) {
-                try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-                    Probes probes = new Probes(batch, true, stats);
-                    NDArray logits = model.forward(inputIds, probes);
-                    if (needsActivations) {
-                        out.put(Criterion.ACTIVATION, probes.squaredActivations(Criterion.ACTIVATION, windows.length, tokens));
-                    }
-                    for (int i = 0; i < gradientCriteria.size(); i++) {
-                        Criterion c = gradientCriteria.get(i);
-                        boolean retainGraph = i < gradientCriteria.size() - 1;
-                        if (c == Criterion.ENTROPY) { // the gradient at the logits written out (Losses.entropyGradient)
-                            NDArray weight = batch.create(Losses.weight(c, windows[0].length)).toType(logits.getDataType(), false);
-                            NDArray gradient = Losses.entropyGradient(logits, weight)[0];
-                            JniUtils.backward((PtNDArray) logits, (PtNDArray) gradient, retainGraph, false);
-                            gradient.close();
-                        } else {
-                            NDArray loss = Losses.of(c, logits, inputIds);
-                            JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), retainGraph, false);
-                        }
-                        out.put(c, probes.taylor(c, windows.length, tokens));
-                        if (i == 0 && stats != null) { // the first gradient criterion weighs the refit's errors
-                            probes.addSensitivity(stats);
-                        }
-                        if (retainGraph) { // the next criterion's gradients accumulate from zero; after the last, nothing does
-                            probes.zeroGradients();
-                        }
-                    }
-                }
-            }
-        }
+        out.putAll(layered.score(windows, gradientCriteria, needsActivations, stats, modeFor(windows.length, windows[0].length)));
         return out;
-    }
-
-    /** The tap that keeps A and O of every layer and, for gradient criteria, adds a zero probe to each. */
-    private final class Probes implements ActivationTap {
-        private final NDManager batch;
-        private final boolean withGradient;
-        private final GramAccumulator stats;
-        private final NDArray[] a;
-        private final NDArray[] o;
-        private final NDArray[] aProbe;
-        private final NDArray[] oProbe;
-        /** with statistics and gradients: zero probes on what each block adds to the residual stream */
-        private final NDArray[] attnBlockProbe;
-        private final NDArray[] mlpBlockProbe;
-
-        Probes(NDManager batch, boolean withGradient, GramAccumulator stats) {
-            this.batch = batch;
-            this.withGradient = withGradient;
-            this.stats = stats;
-            int layers = model.layers().size();
-            a = new NDArray[layers];
-            o = new NDArray[layers];
-            aProbe = new NDArray[layers];
-            oProbe = new NDArray[layers];
-            attnBlockProbe = new NDArray[layers];
-            mlpBlockProbe = new NDArray[layers];
-        }
-
-        @Override
-        public NDArray attentionBlockOutput(int layer, NDArray y) {
-            if (!withGradient || stats == null) {
-                return y;
-            }
-            attnBlockProbe[layer] = newProbe(y);
-            return y.add(attnBlockProbe[layer]);
-        }
-
-        @Override
-        public NDArray mlpBlockOutput(int layer, NDArray y) {
-            if (!withGradient || stats == null) {
-                return y;
-            }
-            mlpBlockProbe[layer] = newProbe(y);
-            return y.add(mlpBlockProbe[layer]);
-        }
-
-        void addSensitivity(GramAccumulator stats) {
-            for (int l = 0; l < a.length; l++) {
-                stats.addSensitivity(l, attnBlockProbe[l].getGradient(), mlpBlockProbe[l].getGradient());
-            }
-        }
-
-        @Override
-        public NDArray mlpActivation(int layer, NDArray activation) {
-            a[layer] = activation.stopGradient();
-            if (stats != null) {
-                stats.addMlp(layer, a[layer]);
-            }
-            if (!withGradient) {
-                return activation;
-            }
-            aProbe[layer] = newProbe(activation);
-            return activation.add(aProbe[layer]);
-        }
-
-        @Override
-        public NDArray attentionOutput(int layer, NDArray output) {
-            o[layer] = output.stopGradient();
-            if (stats != null) {
-                stats.addAttention(layer, o[layer]);
-            }
-            if (!withGradient) {
-                return output;
-            }
-            oProbe[layer] = newProbe(output);
-            return output.add(oProbe[layer]);
-        }
-
-        private NDArray newProbe(NDArray like) {
-            return ZeroProbe.like(batch, like);
-        }
-
-        /** Σ over tokens of |A·∂L/∂A| per neuron, and of |O·∂L/∂O| summed over each head's dimensions. */
-        Partial taylor(Criterion c, long windows, long tokens) {
-            double[][] mlp = new double[a.length][];
-            double[][] heads = new double[o.length][];
-            for (int l = 0; l < a.length; l++) {
-                mlp[l] = TaylorSums.perNeuron(a[l], aProbe[l].getGradient());
-                heads[l] = TaylorSums.perHead(o[l], oProbe[l].getGradient());
-            }
-            return new Partial(c, windows, tokens, mlp, heads);
-        }
-
-        Partial squaredActivations(Criterion c, long windows, long tokens) {
-            double[][] mlp = new double[a.length][];
-            double[][] heads = new double[o.length][];
-            for (int l = 0; l < a.length; l++) {
-                mlp[l] = toDoubles(a[l].square().sum(new int[] {0, 1}));
-                heads[l] = toDoubles(o[l].square().sum(new int[] {0, 2, 3}));
-            }
-            return new Partial(c, windows, tokens, mlp, heads);
-        }
-
-        void zeroGradients() {
-            for (int l = 0; l < a.length; l++) {
-                JniUtils.zeroGrad((PtNDArray) aProbe[l]);
-                JniUtils.zeroGrad((PtNDArray) oProbe[l]);
-                if (attnBlockProbe[l] != null) {
-                    JniUtils.zeroGrad((PtNDArray) attnBlockProbe[l]);
-                    JniUtils.zeroGrad((PtNDArray) mlpBlockProbe[l]);
-                }
-            }
-        }
-
-        private double[] toDoubles(NDArray x) {
-            return x.toType(DataType.FLOAT64, false).toDoubleArray();
-        }
     }
 }

@@ -18,11 +18,18 @@ final class TaylorSums {
 
     /** @param a A, the input of down_proj, and {@code gradA} ∂L/∂A: shape (batch, seq, intermediate) */
     static double[] perNeuron(NDArray a, NDArray gradA) {
-        return TokenArrays.doubles(a.mul(gradA).abs().sum(TOKENS));
+        return sumOfAbs(a.mul(gradA), TOKENS);
     }
 
     /** @param o each head's attention output, and {@code gradO} ∂L/∂O: shape (batch, heads, seq, head_dim) */
     static double[] perHead(NDArray o, NDArray gradO) {
-        return TokenArrays.doubles(o.mul(gradO).abs().sum(TOKENS_AND_HEAD_DIMS));
+        return sumOfAbs(o.mul(gradO), TOKENS_AND_HEAD_DIMS);
+    }
+
+    /** Closes the product and its absolute values at once: they are activation-sized, and a layer's pass may go on. */
+    private static double[] sumOfAbs(NDArray product, int[] axes) {
+        try (product; NDArray abs = product.abs(); NDArray sum = abs.sum(axes)) {
+            return TokenArrays.doubles(sum);
+        }
     }
 }

@@ -2,7 +2,6 @@ package ai.hfprune.engine.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.nn.Activation;
 
 /**
  * One decoder layer for one new token against the {@link KvCache}: what {@link LlamaModel}'s layer computes at a single
@@ -62,7 +61,7 @@ final class DecodeStep {
         x = rmsNorm(hidden, w.postNorm(), cache.weights());
         NDArray gate = project(layer.gateProj(), null, x, step);
         NDArray up = project(layer.upProj(), null, x, step);
-        NDArray a = gate.mul(Activation.sigmoid(gate)).mul(up); // silu(gate) ⊙ up
+        NDArray a = LlamaModel.silu(gate).mul(up); // silu(gate) ⊙ up
         return hidden.add(project(layer.downProj(), null, a, step));
     }
 

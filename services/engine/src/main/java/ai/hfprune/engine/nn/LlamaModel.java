@@ -294,12 +294,18 @@ public final class LlamaModel implements AutoCloseable {
     /** Decoder layer {@code l}: its input hidden state to its output (the input of layer l + 1). */
     private NDArray layer(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask,
                           ActivationTap tap, Projection projection, KvCache cache) {
+        NDArray hMid = attentionBlock(l, hidden, batch, seq, rope, mask, tap, projection, cache);
+        NDArray mlp = mlp(l, layers.get(l), mlpInput(l, hMid), tap, projection);
+        return hMid.add(tap.mlpBlockOutput(l, mlp));
+    }
+
+    /** The residual stream between layer l's two blocks: h_mid = h + o_proj(attention(input_layernorm(h))). */
+    private NDArray attentionBlock(int l, NDArray hidden, long batch, int seq, NDArray[] rope, NDArray mask,
+                                   ActivationTap tap, Projection projection, KvCache cache) {
         DecoderLayer layer = layers.get(l);
         NDArray x = rmsNorm(hidden, layer.inputLayernorm());
         NDArray attn = attention(l, layer, x, batch, seq, rope, mask, tap, projection, cache);
-        hidden = hidden.add(tap.attentionBlockOutput(l, attn));
-        NDArray mlp = mlp(l, layer, rmsNorm(hidden, layer.postAttentionLayernorm()), tap, projection);
-        return hidden.add(tap.mlpBlockOutput(l, mlp));
+        return hidden.add(tap.attentionBlockOutput(l, attn));
     }
 
     /*
@@ -325,13 +331,33 @@ public final class LlamaModel implements AutoCloseable {
 
     /** As {@link #layer(int, NDArray, ActivationTap)} with each projection computed by {@code projection}. */
     public NDArray layer(int l, NDArray hidden, ActivationTap tap, Projection projection) {
-        long batch = hidden.getShape().get(0);
         int seq = (int) hidden.getShape().get(1);
         NDManager local = hidden.getManager();
-        NDArray[] rope = positions.rope(0, seq, local);
+        return layer(l, hidden, hidden.getShape().get(0), seq, positions.rope(0, seq, local), mask(l, seq, local), tap,
+                projection, null);
+    }
+
+    /**
+     * The first half of {@link #layer(int, NDArray, ActivationTap)}: h_mid = h + o_proj(attention(input_layernorm(h))),
+     * the residual stream the MLP block reads ({@link #mlpInput}) and adds to. Scoring differentiates the two halves
+     * apart.
+     */
+    public NDArray attentionBlock(int l, NDArray hidden, ActivationTap tap) {
+        int seq = (int) hidden.getShape().get(1);
+        NDManager local = hidden.getManager();
+        return attentionBlock(l, hidden, hidden.getShape().get(0), seq, positions.rope(0, seq, local), mask(l, seq, local),
+                tap, Projection.PLAIN, null);
+    }
+
+    /** post_attention_layernorm(h_mid): the input of layer l's gate_proj and up_proj. */
+    public NDArray mlpInput(int l, NDArray hMid) {
+        return rmsNorm(hMid, layers.get(l).postAttentionLayernorm());
+    }
+
+    /** The attention mask of layer l over whole sequences of {@code seq} tokens from position 0. */
+    private NDArray mask(int l, int seq, NDManager local) {
         NDArray windowMask = config.slidingWindow().appliesTo(l) ? positions.slidingWindowMask(0, seq, local) : null;
-        NDArray mask = windowMask != null ? windowMask : positions.causalMask(0, seq, local);
-        return layer(l, hidden, batch, seq, rope, mask, tap, projection, null);
+        return windowMask != null ? windowMask : positions.causalMask(0, seq, local);
     }
 
     /**
@@ -427,9 +453,14 @@ public final class LlamaModel implements AutoCloseable {
     private NDArray mlp(int l, DecoderLayer layer, NDArray x, ActivationTap tap, Projection projection) {
         NDArray gate = projection.apply(l, "mlp.gate_proj", x, layer.gateProj(), null);
         NDArray up = projection.apply(l, "mlp.up_proj", x, layer.upProj(), null);
-        NDArray a = gate.mul(Activation.sigmoid(gate)).mul(up); // silu(gate) ⊙ up: the input of down_proj
+        NDArray a = silu(gate).mul(up); // the input of down_proj
         a = tap.mlpActivation(l, a);
         return projection.apply(l, "mlp.down_proj", a, layer.downProj(), null);
+    }
+
+    /** silu(x) = x · sigmoid(x), SwiGLU's gate activation. */
+    public static NDArray silu(NDArray x) {
+        return x.mul(Activation.sigmoid(x));
     }
 
     /**

@@ -32,10 +32,10 @@ class RecomputeDepthTest {
         try (LlamaModel model = LlamaModel.load(c, RandomModels.weights(c, 9), Device.cpu(), DataType.FLOAT32);
              GramAccumulator stats = new GramAccumulator(model.manager(), c.numHiddenLayers())) {
             List<Integer> held = new ArrayList<>();
-            RecomputedScoring scoring = new RecomputedScoring(model, ChunkedHead.DEFAULT_CHUNK_ELEMENTS,
+            LayeredScoring scoring = new LayeredScoring(model, ChunkedHead.DEFAULT_CHUNK_ELEMENTS,
                     (layer, batch) -> held.add(((BaseNDManager) batch).getManagedArrays().size()));
             scoring.score(TinyWindows.random(c.vocabSize(), 2, 8, 4), List.of(Criterion.ENTROPY, Criterion.CE), false,
-                    withStats ? stats : null);
+                    withStats ? stats : null, ScoringMemory.RECOMPUTE);
             assertEquals(c.numHiddenLayers(), held.size());
             for (int i = 1; i < held.size(); i++) { // each layer frees its input (and layer 0 passes no gradient down)
                 assertTrue(held.get(i) < held.get(i - 1), "arrays in the batch after each layer: " + held);

@@ -1,0 +1,187 @@
+package ai.hfprune.engine.importance;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.training.GradientCollector;
+import ai.hfprune.engine.compensate.GramAccumulator;
+import ai.hfprune.engine.nn.ActivationTap;
+import ai.hfprune.engine.nn.GradientLock;
+import ai.hfprune.engine.nn.LlamaModel;
+import ai.hfprune.engine.nn.TokenArrays;
+
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+
+/**
+ * The scoring pass, layer by layer, in either {@link ScoringMemory}:
+ *
+ * <ol>
+ *   <li>a forward pass: with {@link ScoringMemory#STORE}, one that records each layer's graphs ({@link LayerPass});
+ *       with {@link ScoringMemory#RECOMPUTE}, one without gradients that keeps only each layer's input h_l, so that
+ *       memory grows with neither depth nor vocabulary. Either sums what the activation criterion and the Gram
+ *       statistics need as each layer runs;</li>
+ *   <li>the head's loss differentiated over chunks of positions ({@link ChunkedHead}), giving ∂L/∂h_L;</li>
+ *   <li>for l = L−1 … 0, layer l's backward pass with ∂L/∂h_{l+1} ({@link LayerPass#backward}), after recomputing the
+ *       layer's pass from h_l in the recompute mode: the Taylor sums of its A and O, and ∂L/∂h_l for layer l − 1.</li>
+ * </ol>
+ * Each layer's pass lives in a manager of its own, closed after its backward pass: in the recompute mode only one
+ * layer's graph (its T × T attention probabilities among it) exists at a time. Several gradient criteria share the
+ * forward pass and each layer's pass.
+ */
+final class LayeredScoring {
+
+    private final LlamaModel model;
+    private final long headChunkElements;
+
+    /** For tests: sees the batch's manager after each layer's backward pass (layer index, manager). */
+    private final BiConsumer<Integer, NDManager> afterLayer;
+
+    LayeredScoring(LlamaModel model, long headChunkElements) {
+        this(model, headChunkElements, (l, batch) -> { });
+    }
+
+    LayeredScoring(LlamaModel model, long headChunkElements, BiConsumer<Integer, NDManager> afterLayer) {
+        this.model = model;
+        this.headChunkElements = headChunkElements;
+        this.afterLayer = afterLayer;
+    }
+
+    /**
+     * As {@link ImportanceScorer#score(int[][], java.util.Set, GramAccumulator)} for the criteria that need data.
+     *
+     * @param memory STORE or RECOMPUTE
+     */
+    Map<Criterion, Partial> score(int[][] windows, List<Criterion> gradientCriteria, boolean activation,
+                                  GramAccumulator stats, ScoringMemory memory) {
+        int layers = model.layers().size();
+        long tokens = (long) windows.length * windows[0].length;
+        Map<Criterion, Partial> out = new EnumMap<>(Criterion.class);
+        boolean store = memory == ScoringMemory.STORE && !gradientCriteria.isEmpty();
+        try (NDManager batch = model.manager().newSubManager()) {
+            NDArray ids = TokenArrays.ids(batch, windows);
+            if (stats != null) {
+                stats.countBatch(windows.length, tokens);
+            }
+            FirstPassSums first = new FirstPassSums(layers, activation, stats);
+            NDArray[] inputs = new NDArray[layers + 1]; // inputs[l]: the input of layer l; inputs[layers]: the last output
+            inputs[0] = model.embed(ids);
+            if (!store) { // outside the gradient collector: nothing is recorded
+                for (int l = 0; l < layers; l++) {
+                    try (NDManager layer = batch.newSubManager()) {
+                        inputs[l].tempAttach(layer); // the layer's intermediates go to its manager; h_l returns to batch
+                        inputs[l + 1] = model.layer(l, inputs[l], first);
+                        inputs[l + 1].attach(batch);
+                    }
+                }
+                if (activation) {
+                    out.put(Criterion.ACTIVATION, new Partial(Criterion.ACTIVATION, windows.length, tokens, first.mlp, first.heads));
+                }
+                if (gradientCriteria.isEmpty()) {
+                    return out;
+                }
+            }
+            synchronized (GradientLock.LOCK) {
+                try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                    LayerPass[] passes = new LayerPass[layers];
+                    if (store) {
+                        for (int l = 0; l < layers; l++) {
+                            passes[l] = new LayerPass(model, l, inputs[l], batch.newSubManager());
+                            first.mlpActivation(l, passes[l].activation());
+                            first.attentionOutput(l, passes[l].attentionOutput());
+                            inputs[l + 1] = passes[l].output();
+                            inputs[l + 1].attach(batch);
+                        }
+                        if (activation) {
+                            out.put(Criterion.ACTIVATION, new Partial(Criterion.ACTIVATION, windows.length, tokens, first.mlp, first.heads));
+                        }
+                    }
+                    backward(windows, gradientCriteria, stats, batch, ids, inputs, passes, out);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Steps 2 and 3: the head's backward pass, then each layer's, from the last; passes[l] is null where recomputed. */
+    private void backward(int[][] windows, List<Criterion> criteria, GramAccumulator stats, NDManager batch, NDArray ids,
+                          NDArray[] inputs, LayerPass[] passes, Map<Criterion, Partial> out) {
+        int layers = model.layers().size();
+        int n = criteria.size();
+        double[][][] mlp = new double[n][layers][];
+        double[][][] heads = new double[n][layers][];
+        NDArray[] g = ChunkedHead.backward(model, inputs[layers], ids, criteria, headChunkElements).gradients();
+        inputs[layers].close();
+        for (int l = layers - 1; l >= 0; l--) {
+            try (NDManager layer = passes[l] != null ? passes[l].manager() : batch.newSubManager()) {
+                LayerPass pass = passes[l] != null ? passes[l] : new LayerPass(model, l, inputs[l], layer);
+                for (int i = 0; i < n; i++) {
+                    LayerPass.Gradients r = pass.backward(g[i], i < n - 1);
+                    mlp[i][l] = r.mlpTaylor();
+                    heads[i][l] = r.headTaylor();
+                    if (i == 0 && stats != null) { // the first gradient criterion weighs the refit's errors: ∂L/∂ of
+                        // o_proj's output is ∂L/∂h_mid, that of down_proj's output ∂L/∂ of the layer's output, g
+                        stats.addSensitivity(l, r.attentionBlockGradient(), g[i]);
+                    }
+                    g[i].close();
+                    g[i] = r.inputGradient(); // ∂L/∂h_l, the seed of layer l − 1 (null for layer 0)
+                    if (g[i] != null) {
+                        g[i].attach(batch);
+                    }
+                }
+            }
+            afterLayer.accept(l, batch);
+        }
+        long tokens = (long) windows.length * windows[0].length;
+        for (int i = 0; i < n; i++) {
+            Criterion c = criteria.get(i);
+            out.put(c, new Partial(c, windows.length, tokens, mlp[i], heads[i]));
+        }
+    }
+
+    /** The first pass's sums as each layer runs: Σ A² and Σ O² (activation criterion) and the Gram statistics. */
+    private static final class FirstPassSums implements ActivationTap {
+        private final boolean activation;
+        private final GramAccumulator stats;
+        final double[][] mlp;
+        final double[][] heads;
+
+        FirstPassSums(int layers, boolean activation, GramAccumulator stats) {
+            this.activation = activation;
+            this.stats = stats;
+            this.mlp = new double[layers][];
+            this.heads = new double[layers][];
+        }
+
+        @Override
+        public NDArray mlpActivation(int layer, NDArray a) {
+            if (activation) {
+                mlp[layer] = sumOfSquares(a, new int[] {0, 1});
+            }
+            if (stats != null) {
+                stats.addMlp(layer, a);
+            }
+            return a;
+        }
+
+        @Override
+        public NDArray attentionOutput(int layer, NDArray o) {
+            if (activation) {
+                heads[layer] = sumOfSquares(o, new int[] {0, 2, 3});
+            }
+            if (stats != null) {
+                stats.addAttention(layer, o);
+            }
+            return o;
+        }
+
+        /** Closes the squares at once: in the store mode the layer's manager stays open until its backward pass. */
+        private static double[] sumOfSquares(NDArray x, int[] axes) {
+            try (NDArray squares = x.square(); NDArray sum = squares.sum(axes)) {
+                return TokenArrays.doubles(sum);
+            }
+        }
+    }
+}
