@@ -37,7 +37,10 @@ final class Losses {
         NDArray p = logp.exp();
         NDArray plogp = p.mul(logp).sum(new int[] {-1}, true); // Σ_v p log p = −H per position
         NDArray entropySum = plogp.sum().neg();
-        NDArray gradient = (weight == null ? p : p.muli(weight)).mul(plogp.sub(logp));
+        NDArray gradient = plogp.sub(logp).muli(p); // in the difference's place: one logits-sized array fewer
+        if (weight != null) {
+            gradient.muli(weight);
+        }
         logp.close();
         p.close();
         plogp.close();
