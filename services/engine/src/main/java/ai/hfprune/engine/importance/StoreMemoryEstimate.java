@@ -11,19 +11,19 @@ import java.nio.file.Path;
 import java.util.OptionalLong;
 
 /**
- * How {@link ScoringMemory#AUTO} chooses: the bytes autograd holds when a batch is scored with
- * {@link ScoringMemory#STORE}, counted from what {@code LlamaModel}'s operators save for their backward pass, against
- * the memory available when the batch starts.
+ * How {@link ScoringMemory#AUTO} chooses: the bytes a batch scored with {@link ScoringMemory#STORE} holds, counted from
+ * what each layer's {@link LayerPass} keeps and what autograd saves in it, against the memory available when the batch
+ * starts.
  *
- * <p>Per token and layer, in elements: about 4 × hidden for the two RMSNorms (each normalized input and its scaled
- * copy), 8 × the query width for q (before and after RoPE, its rotated half), the repeated k and v, the attention
- * output, its probe sum and its contiguous copy), 3 × the key/value width for k and v before they are repeated,
- * heads × T for the attention probabilities (softmax's output, which the product with v saves too), and 6 × intermediate
- * for the MLP (gate, its sigmoid, their product, up, A and A + probe). The head adds about 5 × vocabulary per token
- * (logits, log-softmax, softmax and the entropy's products). Against measurements (README, Performance): on the
- * synthetic bench model it counts 1,256 MiB for 8 windows of 256, where {@code store}'s peak RSS was 1,400 MiB above
- * {@code recompute}'s (glibc's malloc defaults); on 4 layers of TinyLlama's shape at T = 2048, 5,178 MiB where it was
- * 4,277 MiB. {@link #SAFETY} covers the difference.
+ * <p>Per token and layer, in elements: 3 × hidden (the layer's input, h_mid and the MLP's normalized input), 4 × the
+ * query width (q after RoPE, k and v repeated to every query head, which the attention's products save, and the
+ * attention output O), heads × T for the attention probabilities (softmax's output, which the product with v saves too),
+ * and 4 × intermediate (A, silu(gate) and up ⊙ silu'(gate), which the MLP's backward pass reads, and one more for the
+ * forward pass's transients). The head is computed over chunks of positions in every mode ({@link ChunkedHead}): about 4
+ * × its chunk's logits at a time. Against measurements (README, "Scoring memory": peak RSS of {@code store} less that
+ * of {@code recompute}, each in a process of its own, on tcmalloc): 832 MiB on the synthetic bench model, 8 windows of
+ * 256, where the difference was 909 MiB; 3,328 MiB on 4 layers of TinyLlama's shape at T = 2048, where it was 2,311
+ * ({@code recompute} holds one layer's pass itself). {@link #SAFETY} covers the difference.
  */
 public final class StoreMemoryEstimate {
 
@@ -42,12 +42,11 @@ public final class StoreMemoryEstimate {
         for (DecoderLayer layer : model.layers()) {
             int heads = layer.numHeads(headDim);
             long query = (long) heads * headDim;
-            long keyValue = (long) layer.numKeyValueHeads(headDim) * headDim;
-            perToken += 4.0 * c.hiddenSize() + 8.0 * query + 3.0 * keyValue + (double) heads * seqLen
-                    + 6.0 * layer.intermediateSize();
+            perToken += 3.0 * c.hiddenSize() + 4.0 * query + (double) heads * seqLen + 4.0 * layer.intermediateSize();
         }
-        perToken += 2.0 * c.hiddenSize() + 5.0 * c.vocabSize();
-        return (long) (perToken * windows * seqLen * elementBytes(model));
+        double tokens = (double) windows * seqLen;
+        double head = 4.0 * Math.min(tokens * c.vocabSize(), ChunkedHead.DEFAULT_CHUNK_ELEMENTS);
+        return (long) ((perToken * tokens + head) * elementBytes(model));
     }
 
     private static int elementBytes(LlamaModel model) {
