@@ -8,7 +8,7 @@ import ai.hfprune.engine.model.ModelConfig;
 import ai.hfprune.engine.model.RandomModels;
 import ai.hfprune.engine.nn.LlamaModel;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -24,10 +24,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class RecomputeDepthTest {
 
-    /** Without and with the Gram statistics (whose sensitivities are computed from ∂L/∂ of each layer's output). */
+    /**
+     * Without and with the Gram statistics (whose sensitivities are computed from ∂L/∂ of each layer's output); in the
+     * store mode too, where each layer's kept pass goes with its backward pass.
+     */
     @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void eachLayerLeavesNothingInTheBatch(boolean withStats) {
+    @CsvSource({"false, RECOMPUTE", "true, RECOMPUTE", "false, STORE", "true, STORE"})
+    void eachLayerLeavesNothingInTheBatch(boolean withStats, ScoringMemory memory) {
         ModelConfig c = RandomModels.llama(37, 16, 24, 6, 4, 2);
         try (LlamaModel model = LlamaModel.load(c, RandomModels.weights(c, 9), Device.cpu(), DataType.FLOAT32);
              GramAccumulator stats = new GramAccumulator(model.manager(), c.numHiddenLayers())) {
@@ -35,7 +38,7 @@ class RecomputeDepthTest {
             LayeredScoring scoring = new LayeredScoring(model, ChunkedHead.DEFAULT_CHUNK_ELEMENTS,
                     (layer, batch) -> held.add(((BaseNDManager) batch).getManagedArrays().size()));
             scoring.score(TinyWindows.random(c.vocabSize(), 2, 8, 4), List.of(Criterion.ENTROPY, Criterion.CE), false,
-                    withStats ? stats : null, ScoringMemory.RECOMPUTE);
+                    withStats ? stats : null, memory);
             assertEquals(c.numHiddenLayers(), held.size());
             for (int i = 1; i < held.size(); i++) { // each layer frees its input (and layer 0 passes no gradient down)
                 assertTrue(held.get(i) < held.get(i - 1), "arrays in the batch after each layer: " + held);

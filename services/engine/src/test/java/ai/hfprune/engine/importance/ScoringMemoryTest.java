@@ -23,6 +23,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.List;
@@ -33,9 +34,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@link ScoringMemory#RECOMPUTE} against {@link ScoringMemory#STORE} (autograd through the whole pass, the logits
- * whole) on a tiny random model in float64: the same scores and Gram statistics, relative error ≤ 1e-6; and the
- * chunked LM head against the head of all positions at once.
+ * The two {@link ScoringMemory} modes against each other and both against autograd through the whole plain forward
+ * pass with the logits whole, on a tiny random model in float64: the same scores and Gram statistics, relative error
+ * ≤ 1e-6; and the chunked LM head against the head of all positions at once.
  */
 class ScoringMemoryTest {
 
@@ -94,6 +95,74 @@ class ScoringMemoryTest {
                     "sensitivity of the MLP block's output, layer " + l);
             assertRelativelyClose(storedStats.attnOutputSensitivity()[l], recomputedStats.attnOutputSensitivity()[l],
                     "sensitivity of the attention block's output, layer " + l);
+        }
+    }
+
+    /**
+     * Both modes against a second code path: autograd through the whole plain forward pass, the logits whole, with zero
+     * probes added to A, O and both blocks' outputs (what the store mode computed before it went layer by layer): the
+     * Taylor sums of entropy and ce, and the entropy's output sensitivities.
+     */
+    @ParameterizedTest
+    @EnumSource(value = ScoringMemory.class, names = {"STORE", "RECOMPUTE"})
+    void bothModesEqualAutogradThroughTheWholePass(ScoringMemory memory) {
+        for (Criterion c : List.of(Criterion.ENTROPY, Criterion.CE)) {
+            GramStats stats;
+            Partial scored;
+            try (GramAccumulator acc = new GramAccumulator(model.manager(), model.layers().size())) {
+                scored = new ImportanceScorer(model, memory).score(windows, Set.of(c), acc).get(c);
+                stats = acc.drain();
+            }
+            int layers = model.layers().size();
+            synchronized (GradientLock.LOCK) {
+                try (NDManager batch = model.manager().newSubManager();
+                     GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                    NDArray[][] probes = new NDArray[4][layers]; // A, O, attention block, MLP block
+                    NDArray[][] values = new NDArray[2][layers];
+                    NDArray ids = TokenArrays.ids(batch, windows);
+                    NDArray logits = model.forward(ids, new ActivationTap() {
+                        @Override
+                        public NDArray mlpActivation(int l, NDArray a) {
+                            values[0][l] = a.stopGradient();
+                            return a.add(probe(0, l, a));
+                        }
+
+                        @Override
+                        public NDArray attentionOutput(int l, NDArray o) {
+                            values[1][l] = o.stopGradient();
+                            return o.add(probe(1, l, o));
+                        }
+
+                        @Override
+                        public NDArray attentionBlockOutput(int l, NDArray y) {
+                            return y.add(probe(2, l, y));
+                        }
+
+                        @Override
+                        public NDArray mlpBlockOutput(int l, NDArray y) {
+                            return y.add(probe(3, l, y));
+                        }
+
+                        private NDArray probe(int kind, int l, NDArray like) {
+                            probes[kind][l] = batch.zeros(like.getShape(), like.getDataType());
+                            probes[kind][l].setRequiresGradient(true);
+                            return probes[kind][l];
+                        }
+                    });
+                    NDArray loss = Losses.of(c, logits, ids);
+                    JniUtils.backward((PtNDArray) loss, (PtNDArray) loss.onesLike(), false, false);
+                    for (int l = 0; l < layers; l++) {
+                        assertRelativelyClose(values[0][l].mul(probes[0][l].getGradient()).abs().sum(new int[] {0, 1}).toDoubleArray(),
+                                scored.mlp()[l], memory + " " + c + " mlp layer " + l);
+                        assertRelativelyClose(values[1][l].mul(probes[1][l].getGradient()).abs().sum(new int[] {0, 2, 3}).toDoubleArray(),
+                                scored.heads()[l], memory + " " + c + " heads layer " + l);
+                        assertRelativelyClose(probes[2][l].getGradient().square().sum(new int[] {0, 1}).toDoubleArray(),
+                                stats.attnOutputSensitivity()[l], memory + " " + c + " attention block's sensitivity, layer " + l);
+                        assertRelativelyClose(probes[3][l].getGradient().square().sum(new int[] {0, 1}).toDoubleArray(),
+                                stats.mlpOutputSensitivity()[l], memory + " " + c + " MLP block's sensitivity, layer " + l);
+                    }
+                }
+            }
         }
     }
 
