@@ -398,45 +398,33 @@ public final class LlamaModel implements AutoCloseable {
             k = kv[0];
             v = kv[1];
         }
-        NDArray o = attend(q, k, v, mask, numHeads / numKv);           // (batch, heads, seq, head_dim)
+        k = repeatKv(k, numHeads / numKv);
+        v = repeatKv(v, numHeads / numKv);
+        NDArray o = attend(q, k, v, mask);                             // (batch, heads, seq, head_dim)
         o = tap.attentionOutput(l, o);
         o = o.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
         return projection.apply(l, "self_attn.o_proj", o, layer.oProj(), null);
     }
 
     /**
-     * softmax(q·kᵀ + mask)·v per query head, q already scaled by 1/sqrt(head_dim), with k and v per KV head: the
-     * {@code groupSize} query heads that read one KV head (query head h reads h / groupSize, as Hugging Face's
-     * repeat_kv) are stacked into one matrix of groupSize × seq rows against that head's keys and values, so k and v are
-     * never repeated (no copies in the forward pass, no sums of them in the backward pass; on the synthetic bench model
-     * both ran slower with 2 threads than with one), and the products are groupSize times as tall. Over groups of KV
-     * heads whose score matrices hold at most {@link #scoreElements} elements together: the (batch, heads, seq, seq)
-     * scores are the largest arrays of the pass (512 MiB a layer for 32 heads at T = 2048), and a backward pass holds a
-     * few arrays of that shape at once.
+     * softmax(q·kᵀ + mask)·v per query head, q already scaled by 1/sqrt(head_dim), over groups of heads whose score
+     * matrices hold at most {@link #scoreElements} elements together: the (batch, heads, seq, seq) scores are the
+     * largest arrays of the pass (512 MiB a layer for 32 heads at T = 2048), and a backward pass holds a few arrays of
+     * that shape at once.
      */
-    private NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask, int groupSize) {
-        Shape shape = q.getShape();
-        long kvHeads = k.getShape().get(1);
-        NDArray stackedQ = groupSize == 1 ? q : q.reshape(shape.get(0), kvHeads, groupSize * shape.get(2), shape.get(3));
-        // the rows of a stacked matrix are groupSize copies of the positions: so are those of its mask
-        NDArray stackedMask = mask == null || groupSize == 1 ? mask : mask.tile(new long[] {groupSize, 1});
-        long perKvHead = shape.get(0) * groupSize * shape.get(2) * k.getShape().get(2);
-        long group = Math.max(1, Math.min(kvHeads, scoreElements / perKvHead));
-        NDArray o;
-        if (group == kvHeads) {
-            o = attendGroup(stackedQ, k, v, stackedMask);
-        } else {
-            NDList parts = new NDList();
-            for (long h = 0; h < kvHeads; h += group) {
-                NDIndex range = new NDIndex(":, {}:{}", h, Math.min(h + group, kvHeads));
-                parts.add(attendGroup(stackedQ.get(range), k.get(range), v.get(range), stackedMask));
-            }
-            o = NDArrays.concat(parts, 1);
+    private NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask) {
+        long heads = q.getShape().get(1);
+        long perHead = q.getShape().get(0) * q.getShape().get(2) * k.getShape().get(2);
+        long group = Math.max(1, Math.min(heads, scoreElements / perHead));
+        if (group == heads) {
+            return attendGroup(q, k, v, mask);
         }
-        if (stackedMask != mask) {
-            stackedMask.close();
+        NDList parts = new NDList();
+        for (long h = 0; h < heads; h += group) {
+            NDIndex range = new NDIndex(":, {}:{}", h, Math.min(h + group, heads));
+            parts.add(attendGroup(q.get(range), k.get(range), v.get(range), mask));
         }
-        return groupSize == 1 ? o : o.reshape(shape);
+        return NDArrays.concat(parts, 1);
     }
 
     /**
@@ -510,6 +498,10 @@ public final class LlamaModel implements AutoCloseable {
         return x.mul(inverseRms).mul(weight);
     }
 
+    /** Query head h attends with key/value head h / groupSize, as Hugging Face's repeat_kv. */
+    private static NDArray repeatKv(NDArray kv, int groupSize) {
+        return groupSize == 1 ? kv : kv.repeat(1, groupSize);
+    }
 
     /**
      * x·cos + rotate(x)·sin, where rotate pairs dimensions as the checkpoint's {@link RopeStyle} says: (−x2, x1) for

@@ -15,23 +15,20 @@ import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
-/**
- * Attention over groups of KV heads (long sequences), each with its stacked query heads, computes what attention over
- * all heads at once computes.
- */
+/** Attention over groups of heads (long sequences) computes what attention over all heads at once computes. */
 class AttentionGroupsTest {
 
     @Test
     void groupsOfHeadsGiveTheLogitsAndScoresOfAllHeadsAtOnce() {
-        ModelConfig c = RandomModels.llama(41, 24, 20, 2, 6, 3); // 2 query heads per KV head
+        ModelConfig c = RandomModels.llama(41, 24, 20, 2, 6, 2);
         int[][] windows = {{1, 5, 9, 3, 7, 2, 8}, {4, 4, 0, 6, 1, 3, 9}};
         try (LlamaModel model = LlamaModel.load(c, RandomModels.weights(c, 3), Device.cpu(), DataType.FLOAT64)) {
             double[] whole = logits(model, windows);
             Partial wholeScores = entropy(model, windows);
-            model.scoreElements(2 * 7 * 7 * 4); // 2 windows, 7 × 7 scores: two KV heads (four query heads), then the third
+            model.scoreElements(2 * 7 * 7 * 4); // 2 windows, 7 × 7 scores: four heads, then the other two
             double[] grouped = logits(model, windows);
             Partial groupedScores = entropy(model, windows);
-            model.scoreElements(1); // one KV head at a time
+            model.scoreElements(1); // one head at a time
             double[] single = logits(model, windows);
             assertArrayEquals(whole, grouped, 1e-12);
             assertArrayEquals(whole, single, 1e-12);
