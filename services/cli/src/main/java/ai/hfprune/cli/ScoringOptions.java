@@ -48,9 +48,9 @@ public class ScoringOptions {
     long seed;
 
     @Option(names = "--memory", defaultValue = "auto",
-            description = "recompute: keep only each layer's input and recompute the layer in the backward pass, the LM head "
-                    + "over chunks of positions (memory grows with neither depth nor vocabulary); store: autograd keeps the "
-                    + "whole pass (faster, far more memory at long T); auto: store where 1.5 x its estimated memory fits in "
+            description = "recompute: keep only each layer's input and recompute the layer in the backward pass (memory "
+                    + "grows with neither depth nor vocabulary); store: keep every layer's pass from the forward pass "
+                    + "(faster, far more memory at long T); auto: store where 1.5 x its estimated memory fits in "
                     + "half of the memory available, else recompute. The scores are the same (default: ${DEFAULT-VALUE}).")
     String memory;
 

@@ -63,7 +63,7 @@ final class ChunkedHead {
                     double weight = Losses.weight(c, seqLen);
                     boolean anyTerm = true;
                     if (c == Criterion.ENTROPY) { // the gradient at the logits written out (Losses.entropyGradient)
-                        NDArray[] g = Losses.entropyGradient(logits, null);
+                        NDArray[] g = Losses.entropyGradient(logits);
                         losses[i] += weight * TokenArrays.scalar(g[1]);
                         JniUtils.backward((PtNDArray) logits, (PtNDArray) g[0], retain, false);
                         g[0].close();

@@ -27,20 +27,17 @@ final class Losses {
      * The entropy's gradient with respect to the logits, written out, for a backward pass injected at the logits (no
      * autograd graph of the softmax, the logarithm and their products: about two thirds of the passes over the
      * (positions × vocab) logits): ∂/∂z_v of Σ over positions of H(softmax(z)) is −p_v (log p_v + H), so each position's
-     * gradient is p ⊙ (Σ p log p − log p), times {@code weight} (a 0-d tensor, 1/T for the whole loss; null for 1).
+     * gradient is p ⊙ (Σ p log p − log p), without the loss's 1/T ({@link #weight}; the caller applies it).
      *
      * @return the gradient, shape of {@code logits}, and Σ over positions of H as a 0-d array; both attached to the
      *         manager of {@code logits}, neither part of a graph
      */
-    static NDArray[] entropyGradient(NDArray logits, NDArray weight) {
+    static NDArray[] entropyGradient(NDArray logits) {
         NDArray logp = logits.stopGradient().logSoftmax(-1);
         NDArray p = logp.exp();
         NDArray plogp = p.mul(logp).sum(new int[] {-1}, true); // Σ_v p log p = −H per position
         NDArray entropySum = plogp.sum().neg();
         NDArray gradient = plogp.sub(logp).muli(p); // in the difference's place: one logits-sized array fewer
-        if (weight != null) {
-            gradient.muli(weight);
-        }
         logp.close();
         p.close();
         plogp.close();

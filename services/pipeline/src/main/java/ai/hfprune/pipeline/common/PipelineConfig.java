@@ -82,8 +82,8 @@ public final class PipelineConfig {
                 + " without wiping and reopening local stores: faster), rocksdb (on disk, any size), or auto: memory when the state's"
                 + " bound for the configured models fits in a quarter of the heap, else rocksdb (see Fast recovery)");
         setting("scorer.memory", "auto",
-                "how a scorer's backward pass gets its activations: store (autograd keeps the whole pass: faster), recompute (each"
-                + " layer recomputed from its input, the LM head in chunks: memory grows with neither depth nor vocabulary), or auto:"
+                "how a scorer's backward pass gets its activations: store (every layer's pass kept from the forward pass: faster),"
+                + " recompute (each layer recomputed from its input: memory grows with neither depth nor vocabulary), or auto:"
                 + " store where 1.5 x its estimated memory fits in half of the memory available, else recompute; the scores are the same");
         setting("scorer.commit.interval.ms", "1000",
                 "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
