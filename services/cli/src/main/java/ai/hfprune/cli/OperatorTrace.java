@@ -126,8 +126,9 @@ final class OperatorTrace {
 
     /**
      * The FLOPs of the matrix products in a trace written by {@link #trace}: 2·m·k·n for each {@code aten::mm} of
-     * (m × k)·(k × n), b times that for each {@code aten::bmm}, from the input shapes the profiler recorded. These are
-     * the kernels {@code matmul}, {@code linear} and autograd's backward functions call, so nothing is counted twice.
+     * (m × k)·(k × n) and each {@code aten::addmm(_)} of c + (m × k)·(k × n), b times that for each {@code aten::bmm},
+     * from the input shapes the profiler recorded. These are the kernels {@code matmul}, {@code linear} and autograd's
+     * backward functions call (none calls another), so nothing is counted twice.
      */
     static double matrixProductFlops(Path file) {
         double flops = 0;
@@ -140,6 +141,8 @@ final class OperatorTrace {
                 switch (e.path("name").asText()) {
                     case "aten::mm" -> flops += 2.0 * dim(shape, 0, 0) * dim(shape, 0, 1) * dim(shape, 1, 1);
                     case "aten::bmm" -> flops += 2.0 * dim(shape, 0, 0) * dim(shape, 0, 1) * dim(shape, 0, 2) * dim(shape, 1, 2);
+                    // c + a·b: the product's operands are the second and third inputs
+                    case "aten::addmm", "aten::addmm_" -> flops += 2.0 * dim(shape, 1, 0) * dim(shape, 1, 1) * dim(shape, 2, 1);
                     default -> { }
                 }
             }

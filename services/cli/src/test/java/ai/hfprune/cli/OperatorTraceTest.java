@@ -33,16 +33,18 @@ class OperatorTraceTest {
 
     @Test
     void sumsTheFlopsOfMatrixProductsFromTheirShapes(@TempDir Path dir) throws IOException {
-        // mm of (15 x 7)(7 x 11) inside matmul (not counted again), bmm of 3 x (5 x 7)(7 x 4), an add (not a product)
+        // mm of (15 x 7)(7 x 11) inside matmul (not counted again), bmm of 3 x (5 x 7)(7 x 4), addmm_ of
+        // c + (15 x 2)(2 x 11), an add (not a product)
         Path trace = dir.resolve("trace.json");
         Files.writeString(trace, """
                 [
                 {"name": "aten::matmul", "ph": "X", "ts": 0, "dur": 9, "shape": [[3, 5, 7], [7, 11]]},
                 {"name": "aten::mm", "ph": "X", "ts": 1, "dur": 4, "shape": [[15, 7], [7, 11]]},
                 {"name": "aten::bmm", "ph": "X", "ts": 10, "dur": 4, "shape": [[3, 5, 7], [3, 7, 4]]},
+                {"name": "aten::addmm_", "ph": "X", "ts": 15, "dur": 2, "shape": [[15, 11], [15, 2], [2, 11], [], []]},
                 {"name": "aten::add", "ph": "X", "ts": 20, "dur": 2, "shape": [[15, 11], [15, 11], []]}
                 ]
                 """);
-        assertEquals(2.0 * 15 * 7 * 11 + 2.0 * 3 * 5 * 7 * 4, OperatorTrace.matrixProductFlops(trace));
+        assertEquals(2.0 * 15 * 7 * 11 + 2.0 * 3 * 5 * 7 * 4 + 2.0 * 15 * 2 * 11, OperatorTrace.matrixProductFlops(trace));
     }
 }

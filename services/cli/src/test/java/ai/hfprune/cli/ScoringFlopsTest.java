@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * {@code bench score}'s FLOP count against the matrix products libtorch's profiler records in one scoring pass of the
- * store path (autograd runs exactly the products the pass needs): the count is what the engine does, neither more,
+ * store path (the layer kernels and the head run exactly the products scoring needs): the count is what the engine does, neither more,
  * which would flatter the GFLOP/s, nor less.
  */
 class ScoringFlopsTest {

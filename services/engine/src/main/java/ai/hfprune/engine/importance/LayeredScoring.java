@@ -118,7 +118,7 @@ final class LayeredScoring {
             try (NDManager layer = passes[l] != null ? passes[l].manager() : batch.newSubManager()) {
                 LayerPass pass = passes[l] != null ? passes[l] : new LayerPass(model, l, inputs[l], layer);
                 for (int i = 0; i < n; i++) {
-                    LayerPass.Gradients r = pass.backward(g[i], i < n - 1);
+                    LayerPass.Gradients r = pass.backward(g[i]);
                     mlp[i][l] = r.mlpTaylor();
                     heads[i][l] = r.headTaylor();
                     if (i == 0 && stats != null) { // the first gradient criterion weighs the refit's errors: ∂L/∂ of

@@ -12,17 +12,16 @@ import java.util.OptionalLong;
 
 /**
  * How {@link ScoringMemory#AUTO} chooses: the bytes a batch scored with {@link ScoringMemory#STORE} holds, counted from
- * what each layer's {@link LayerPass} keeps and what autograd saves in it, against the memory available when the batch
- * starts.
+ * what each layer's {@link LayerPass} keeps for its backward pass, against the memory available when the batch starts.
  *
- * <p>Per token and layer, in elements: 3 × hidden (the layer's input, h_mid and the MLP's normalized input), 4 × the
- * query width (q after RoPE, k and v repeated to every query head, which the attention's products save, and the
- * attention output O), heads × T for the attention probabilities (softmax's output, which the product with v saves too),
+ * <p>Per token and layer, in elements: 2 × hidden (the layer's input and h_mid), 2 × the query width (q after RoPE and
+ * the attention output O), 2 × the key/value width (k after RoPE and v), heads × T for the attention probabilities,
  * and 4 × intermediate (A, silu(gate) and up ⊙ silu'(gate), which the MLP's backward pass reads, and one more for the
- * forward pass's transients). The head is computed over chunks of positions in every mode ({@link ChunkedHead}): about 4
- * × its chunk's logits at a time. Against measurements (README, "Scoring memory": peak RSS of {@code store} less that
- * of {@code recompute}, each in a process of its own, on tcmalloc): 832 MiB on the synthetic bench model, 8 windows of
- * 256, where the difference was 909 MiB; 3,328 MiB on 4 layers of TinyLlama's shape at T = 2048, where it was 2,311
+ * forward pass's transients); Qwen3's q/k norms keep q and k before them as well. The head is computed over chunks of
+ * positions in every mode ({@link ChunkedHead}): about 4 × its chunk's logits at a time. Against measurements (README,
+ * "Scoring memory": peak RSS of {@code store} less that of {@code recompute}, each in a process of its own):
+ * MEASURED_SYNTHETIC on the synthetic bench model, 8 windows of 256; MEASURED_TINYLLAMA on 4 layers of TinyLlama's
+ * shape at T = 2048
  * ({@code recompute} holds one layer's pass itself). {@link #SAFETY} covers the difference.
  */
 public final class StoreMemoryEstimate {
@@ -34,15 +33,18 @@ public final class StoreMemoryEstimate {
     private StoreMemoryEstimate() {
     }
 
-    /** Bytes autograd holds for one batch of {@code windows} windows of {@code seqLen} tokens in STORE mode. */
+    /** Bytes the layers' passes hold for one batch of {@code windows} windows of {@code seqLen} tokens in STORE mode. */
     public static long bytes(LlamaModel model, int windows, int seqLen) {
         ModelConfig c = model.config();
         int headDim = c.headDim();
         double perToken = 0;
         for (DecoderLayer layer : model.layers()) {
             int heads = layer.numHeads(headDim);
-            long query = (long) heads * headDim;
-            perToken += 3.0 * c.hiddenSize() + 4.0 * query + (double) heads * seqLen + 4.0 * layer.intermediateSize();
+            double query = (double) heads * headDim;
+            double keyValue = (double) layer.numKeyValueHeads(headDim) * headDim;
+            double qkNorms = layer.qNorm() != null ? query + keyValue : 0;
+            perToken += 2.0 * c.hiddenSize() + 2.0 * query + 2.0 * keyValue + qkNorms + (double) heads * seqLen
+                    + 4.0 * layer.intermediateSize();
         }
         double tokens = (double) windows * seqLen;
         double head = 4.0 * Math.min(tokens * c.vocabSize(), ChunkedHead.DEFAULT_CHUNK_ELEMENTS);

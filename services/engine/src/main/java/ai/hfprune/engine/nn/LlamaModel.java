@@ -337,21 +337,29 @@ public final class LlamaModel implements AutoCloseable {
                 projection, null);
     }
 
-    /**
-     * The first half of {@link #layer(int, NDArray, ActivationTap)}: h_mid = h + o_proj(attention(input_layernorm(h))),
-     * the residual stream the MLP block reads ({@link #mlpInput}) and adds to. Scoring differentiates the two halves
-     * apart.
-     */
-    public NDArray attentionBlock(int l, NDArray hidden, ActivationTap tap) {
-        int seq = (int) hidden.getShape().get(1);
-        NDManager local = hidden.getManager();
-        return attentionBlock(l, hidden, hidden.getShape().get(0), seq, positions.rope(0, seq, local), mask(l, seq, local),
-                tap, Projection.PLAIN, null);
+    /** post_attention_layernorm(h_mid): the input of layer l's gate_proj and up_proj. */
+    private NDArray mlpInput(int l, NDArray hMid) {
+        return rmsNorm(hMid, layers.get(l).postAttentionLayernorm());
     }
 
-    /** post_attention_layernorm(h_mid): the input of layer l's gate_proj and up_proj. */
-    public NDArray mlpInput(int l, NDArray hMid) {
-        return rmsNorm(hMid, layers.get(l).postAttentionLayernorm());
+    /**
+     * What layer l's attention reads besides its weights over whole sequences of {@code seq} positions from 0, for a
+     * pass written out of the model (scoring's layer kernels): the RoPE tables of q (scaled by 1/sqrt(head_dim)) and
+     * of k, the rotation's signs in the sines, and the mask. Attached to {@code local}.
+     */
+    public AttentionTables attentionTables(int l, int seq, NDManager local) {
+        NDArray[] rope = positions.rope(0, seq, local);
+        NDArray sinK = rope[1].mul(ropeSigns);
+        return new AttentionTables(rope[0].div(sqrtHeadDim), sinK.div(sqrtHeadDim), rope[0], sinK, mask(l, seq, local));
+    }
+
+    /** See {@link #attentionTables}: each table (seq, head_dim), the mask (seq, seq). */
+    public record AttentionTables(NDArray cosQ, NDArray sinQ, NDArray cosK, NDArray sinK, NDArray mask) {
+    }
+
+    /** Score elements per group of heads in the attention's products (see {@link #attend}). */
+    public long scoreElements() {
+        return scoreElements;
     }
 
     /** The attention mask of layer l over whole sequences of {@code seq} tokens from position 0. */
@@ -446,7 +454,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** For tests: score elements per group of heads in {@link #attend} (a small value forces several groups). */
-    void scoreElements(long elements) {
+    public void scoreElements(long elements) {
         this.scoreElements = elements;
     }
 

@@ -43,6 +43,8 @@ class ScoringMemoryTest {
     private static final double TOLERANCE = 1e-6;
     private static LlamaModel model;
     private static int[][] windows;
+    /** LLaMA-like with GGUF's interleaved RoPE, and attention's products one key/value head at a time. */
+    private static LlamaModel interleaved;
 
     @BeforeAll
     static void setUp() {
@@ -52,11 +54,16 @@ class ScoringMemoryTest {
                 false, true, true, RopeStyle.HALF, 1, 2, RopeScaling.NONE, SlidingWindow.fromLayer(4, 1, 3));
         model = LlamaModel.load(c, RandomModels.weights(c, 11), Device.cpu(), DataType.FLOAT64);
         windows = TinyWindows.random(c.vocabSize(), 3, 9, 5);
+        ModelConfig llama = new ModelConfig("LlamaForCausalLM", 53, 24, 20, 3, 6, 2, 4, 1e-6, 10000.0, 64,
+                false, false, false, RopeStyle.INTERLEAVED, 1, 2);
+        interleaved = LlamaModel.load(llama, RandomModels.weights(llama, 12), Device.cpu(), DataType.FLOAT64);
+        interleaved.scoreElements(3 * 3 * 9 * 9); // 3 windows, 3 query heads per key/value head, 9 x 9 scores
     }
 
     @AfterAll
     static void tearDown() {
         model.close();
+        interleaved.close();
     }
 
     /** Chunks of 1, 4 and all 9 positions: the last chunk of 4 and of 1 has no ce term. */
@@ -106,6 +113,17 @@ class ScoringMemoryTest {
     @ParameterizedTest
     @EnumSource(value = ScoringMemory.class, names = {"STORE", "RECOMPUTE"})
     void bothModesEqualAutogradThroughTheWholePass(ScoringMemory memory) {
+        assertEqualsAutogradThroughTheWholePass(model, memory);
+    }
+
+    /** As above with interleaved RoPE and the attention's products in three groups of heads. */
+    @ParameterizedTest
+    @EnumSource(value = ScoringMemory.class, names = {"STORE", "RECOMPUTE"})
+    void interleavedRopeAndGroupsOfHeadsEqualAutogradThroughTheWholePass(ScoringMemory memory) {
+        assertEqualsAutogradThroughTheWholePass(interleaved, memory);
+    }
+
+    private static void assertEqualsAutogradThroughTheWholePass(LlamaModel model, ScoringMemory memory) {
         for (Criterion c : List.of(Criterion.ENTROPY, Criterion.CE)) {
             GramStats stats;
             Partial scored;
