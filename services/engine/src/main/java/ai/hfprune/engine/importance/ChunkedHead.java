@@ -23,8 +23,19 @@ import java.util.List;
  */
 final class ChunkedHead {
 
-    /** About this many logits per chunk (32 MiB in float32); the softmax and its backward hold a few arrays of it. */
-    static final long DEFAULT_CHUNK_ELEMENTS = 1L << 23;
+    /**
+     * About this many logits per chunk by default (8 MiB in float32; the softmax and its backward hold a few arrays of
+     * it): the passes over a chunk stay in cache's reach, and no array is large enough for glibc to map it afresh (and
+     * fault it in) at every batch. Issue 12: the synthetic model's head took 166 ms a batch in chunks of 2^23 logits,
+     * 107 in chunks of 2^22 and 83 in chunks of 2^21 (2 threads).
+     */
+    static final long DEFAULT_CHUNK_ELEMENTS = 1L << 21;
+
+    /**
+     * ...but at least this many rows (windows × positions) a chunk, so that the product with the LM head reads its
+     * (vocab × hidden) weight once per this many rows at most: a 128,256-word vocabulary would get 16 rows a chunk.
+     */
+    static final int MIN_ROWS = 128;
 
     /**
      * @param gradients per criterion, ∂L/∂hidden of shape (windows, T, hidden), attached to the manager of hidden
@@ -34,6 +45,11 @@ final class ChunkedHead {
     }
 
     private ChunkedHead() {
+    }
+
+    /** The default logits per chunk for a vocabulary of {@code vocab}: see {@link #DEFAULT_CHUNK_ELEMENTS}, {@link #MIN_ROWS}. */
+    static long defaultChunkElements(int vocab) {
+        return Math.max(DEFAULT_CHUNK_ELEMENTS, (long) MIN_ROWS * vocab);
     }
 
     /**

@@ -33,7 +33,7 @@ public final class ImportanceScorer {
     }
 
     public ImportanceScorer(LlamaModel model, ScoringMemory memory) {
-        this(model, memory, ChunkedHead.DEFAULT_CHUNK_ELEMENTS);
+        this(model, memory, ChunkedHead.defaultChunkElements(model.config().vocabSize()));
     }
 
     ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements) {

@@ -47,7 +47,7 @@ public final class StoreMemoryEstimate {
                     + 4.0 * layer.intermediateSize();
         }
         double tokens = (double) windows * seqLen;
-        double head = 4.0 * Math.min(tokens * c.vocabSize(), ChunkedHead.DEFAULT_CHUNK_ELEMENTS);
+        double head = 4.0 * Math.min(tokens * c.vocabSize(), ChunkedHead.defaultChunkElements(c.vocabSize()));
         return (long) ((perToken * tokens + head) * elementBytes(model));
     }
 
