@@ -54,7 +54,12 @@ final class LayerKernels {
                     try {
                         k = new LayerKernels(JniUtils.loadModule(manager, new ByteArrayInputStream(archive()), false, false));
                     } catch (IOException e) {
+                        manager.close();
                         throw new UncheckedIOException("cannot load the scoring kernels", e);
+                    } catch (RuntimeException e) { // libtorch's TorchScript compiler rejected the source
+                        manager.close();
+                        throw new IllegalStateException("libtorch cannot compile the scoring kernels (" + SOURCE + "): "
+                                + e.getMessage(), e);
                     }
                     instance = k;
                 }

@@ -19,7 +19,7 @@ import java.util.function.BiConsumer;
  * The scoring pass, layer by layer, in either {@link ScoringMemory}:
  *
  * <ol>
- *   <li>a forward pass: with {@link ScoringMemory#STORE}, one that records each layer's graphs ({@link LayerPass});
+ *   <li>a forward pass: with {@link ScoringMemory#STORE}, one that keeps each layer's pass ({@link LayerPass});
  *       with {@link ScoringMemory#RECOMPUTE}, one without gradients that keeps only each layer's input h_l, so that
  *       memory grows with neither depth nor vocabulary. Either sums what the activation criterion and the Gram
  *       statistics need as each layer runs;</li>
@@ -28,8 +28,9 @@ import java.util.function.BiConsumer;
  *       layer's pass from h_l in the recompute mode: the Taylor sums of its A and O, and ∂L/∂h_l for layer l − 1.</li>
  * </ol>
  * Each layer's pass lives in a manager of its own, closed after its backward pass: in the recompute mode only one
- * layer's graph (its T × T attention probabilities among it) exists at a time. Several gradient criteria share the
- * forward pass and each layer's pass.
+ * layer's pass (its T × T attention probabilities among it) exists at a time. Several gradient criteria share the
+ * forward pass and each layer's pass. Only step 2 takes the JVM-wide gradient lock, so scorers sharing a JVM overlap in
+ * the rest.
  */
 final class LayeredScoring {
 
@@ -83,26 +84,34 @@ final class LayeredScoring {
                     return out;
                 }
             }
-            synchronized (GradientLock.LOCK) {
-                try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-                    LayerPass[] passes = new LayerPass[layers];
-                    if (store) {
-                        for (int l = 0; l < layers; l++) {
-                            passes[l] = new LayerPass(model, l, inputs[l], batch.newSubManager());
-                            first.mlpActivation(l, passes[l].activation());
-                            first.attentionOutput(l, passes[l].attentionOutput());
-                            inputs[l + 1] = passes[l].output();
-                            inputs[l + 1].attach(batch);
-                        }
-                        if (activation) {
-                            out.put(Criterion.ACTIVATION, new Partial(Criterion.ACTIVATION, windows.length, tokens, first.mlp, first.heads));
-                        }
-                    }
-                    backward(windows, gradientCriteria, stats, batch, ids, inputs, passes, out);
+            LayerPass[] passes = new LayerPass[layers];
+            if (store) {
+                for (int l = 0; l < layers; l++) {
+                    passes[l] = new LayerPass(model, l, inputs[l], batch.newSubManager());
+                    first.mlpActivation(l, passes[l].activation());
+                    first.attentionOutput(l, passes[l].attentionOutput());
+                    inputs[l + 1] = passes[l].output();
+                    inputs[l + 1].attach(batch);
+                }
+                if (activation) {
+                    out.put(Criterion.ACTIVATION, new Partial(Criterion.ACTIVATION, windows.length, tokens, first.mlp, first.heads));
                 }
             }
+            backward(windows, gradientCriteria, stats, batch, ids, inputs, passes, out);
         }
         return out;
+    }
+
+    /**
+     * The head's backward pass, the one part autograd differentiates: under the JVM-wide gradient lock (DJL allows
+     * one GradientCollector at a time), which the layers' passes, written out, do not need.
+     */
+    private NDArray[] headGradients(NDArray hidden, NDArray ids, List<Criterion> criteria) {
+        synchronized (GradientLock.LOCK) {
+            try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                return ChunkedHead.backward(model, hidden, ids, criteria, headChunkElements).gradients();
+            }
+        }
     }
 
     /** Steps 2 and 3: the head's backward pass, then each layer's, from the last; passes[l] is null where recomputed. */
@@ -112,7 +121,7 @@ final class LayeredScoring {
         int n = criteria.size();
         double[][][] mlp = new double[n][layers][];
         double[][][] heads = new double[n][layers][];
-        NDArray[] g = ChunkedHead.backward(model, inputs[layers], ids, criteria, headChunkElements).gradients();
+        NDArray[] g = headGradients(inputs[layers], ids, criteria);
         inputs[layers].close();
         for (int l = layers - 1; l >= 0; l--) {
             try (NDManager layer = passes[l] != null ? passes[l].manager() : batch.newSubManager()) {

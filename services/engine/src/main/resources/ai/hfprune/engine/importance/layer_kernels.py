@@ -81,14 +81,13 @@ class LayerKernels(Module):
     q = self.rope(q, cos_q, sin_q, interleaved).view([b, kv_heads, g * t, d])  # scaled by 1/sqrt(d) in its tables
     k = self.rope(k, cos_k, sin_k, interleaved)
     v = torch.transpose(v, 1, 2).contiguous()
-    stacked_mask = mask.repeat([g, 1])
     per_group = max(1, min(kv_heads, score_elements // (b * g * t * t)))
     probabilities: List[Tensor] = []
     outputs: List[Tensor] = []
     for first in range(0, kv_heads, per_group):
       last = min(first + per_group, kv_heads)
       scores = torch.matmul(q[:, first:last], torch.transpose(k[:, first:last], 2, 3))
-      scores.add_(stacked_mask)
+      scores.view([b, last - first, g, t, t]).add_(mask)  # each stacked head's rows: the mask, broadcast
       p = torch._softmax(scores, -1, False)
       probabilities.append(p)
       outputs.append(torch.matmul(p, v[:, first:last]))
