@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
 import ai.hfprune.engine.compensate.GramAccumulator;
-import ai.hfprune.engine.nn.ActivationTap;
 import ai.hfprune.engine.nn.GradientLock;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.nn.TokenArrays;
@@ -19,10 +18,10 @@ import java.util.function.BiConsumer;
  * The scoring pass, layer by layer, in either {@link ScoringMemory}:
  *
  * <ol>
- *   <li>a forward pass: with {@link ScoringMemory#STORE}, one that keeps each layer's pass ({@link LayerPass});
- *       with {@link ScoringMemory#RECOMPUTE}, one without gradients that keeps only each layer's input h_l, so that
- *       memory grows with neither depth nor vocabulary. Either sums what the activation criterion and the Gram
- *       statistics need as each layer runs;</li>
+ *   <li>a forward pass, layer by layer ({@link LayerPass}): with {@link ScoringMemory#STORE} each layer's pass is
+ *       kept; with {@link ScoringMemory#RECOMPUTE} only each layer's input h_l, so that memory grows with neither
+ *       depth nor vocabulary. Either sums what the activation criterion and the Gram statistics need as each layer
+ *       runs;</li>
  *   <li>the head's loss differentiated over chunks of positions ({@link ChunkedHead}), giving ∂L/∂h_L;</li>
  *   <li>for l = L−1 … 0, layer l's backward pass with ∂L/∂h_{l+1} ({@link LayerPass#backward}), after recomputing the
  *       layer's pass from h_l in the recompute mode: the Taylor sums of its A and O, and ∂L/∂h_l for layer l − 1.</li>
@@ -69,33 +68,26 @@ final class LayeredScoring {
             FirstPassSums first = new FirstPassSums(layers, activation, stats);
             NDArray[] inputs = new NDArray[layers + 1]; // inputs[l]: the input of layer l; inputs[layers]: the last output
             inputs[0] = model.embed(ids);
-            if (!store) { // outside the gradient collector: nothing is recorded
-                for (int l = 0; l < layers; l++) {
-                    try (NDManager layer = batch.newSubManager()) {
-                        inputs[l].tempAttach(layer); // the layer's intermediates go to its manager; h_l returns to batch
-                        inputs[l + 1] = model.layer(l, inputs[l], first);
-                        inputs[l + 1].attach(batch);
-                    }
-                }
-                if (activation) {
-                    out.put(Criterion.ACTIVATION, new Partial(Criterion.ACTIVATION, windows.length, tokens, first.mlp, first.heads));
-                }
-                if (gradientCriteria.isEmpty()) {
-                    return out;
+            LayerPass[] passes = new LayerPass[layers];
+            for (int l = 0; l < layers; l++) {
+                NDManager layer = batch.newSubManager();
+                LayerPass pass = new LayerPass(model, l, inputs[l], layer);
+                first.mlpActivation(l, pass.activation());
+                first.attentionOutput(l, pass.attentionOutput());
+                inputs[l + 1] = pass.output();
+                inputs[l + 1].attach(batch);
+                if (store) {
+                    passes[l] = pass;
+                } else { // only the layer's input stays: the backward pass recomputes the rest from it
+                    inputs[l].attach(batch);
+                    layer.close();
                 }
             }
-            LayerPass[] passes = new LayerPass[layers];
-            if (store) {
-                for (int l = 0; l < layers; l++) {
-                    passes[l] = new LayerPass(model, l, inputs[l], batch.newSubManager());
-                    first.mlpActivation(l, passes[l].activation());
-                    first.attentionOutput(l, passes[l].attentionOutput());
-                    inputs[l + 1] = passes[l].output();
-                    inputs[l + 1].attach(batch);
-                }
-                if (activation) {
-                    out.put(Criterion.ACTIVATION, new Partial(Criterion.ACTIVATION, windows.length, tokens, first.mlp, first.heads));
-                }
+            if (activation) {
+                out.put(Criterion.ACTIVATION, new Partial(Criterion.ACTIVATION, windows.length, tokens, first.mlp, first.heads));
+            }
+            if (gradientCriteria.isEmpty()) {
+                return out;
             }
             backward(windows, gradientCriteria, stats, batch, ids, inputs, passes, out);
         }
@@ -151,7 +143,7 @@ final class LayeredScoring {
     }
 
     /** The first pass's sums as each layer runs: Σ A² and Σ O² (activation criterion) and the Gram statistics. */
-    private static final class FirstPassSums implements ActivationTap {
+    private static final class FirstPassSums {
         private final boolean activation;
         private final GramAccumulator stats;
         final double[][] mlp;
@@ -164,26 +156,22 @@ final class LayeredScoring {
             this.heads = new double[layers][];
         }
 
-        @Override
-        public NDArray mlpActivation(int layer, NDArray a) {
+        void mlpActivation(int layer, NDArray a) {
             if (activation) {
                 mlp[layer] = sumOfSquares(a, new int[] {0, 1});
             }
             if (stats != null) {
                 stats.addMlp(layer, a);
             }
-            return a;
         }
 
-        @Override
-        public NDArray attentionOutput(int layer, NDArray o) {
+        void attentionOutput(int layer, NDArray o) {
             if (activation) {
                 heads[layer] = sumOfSquares(o, new int[] {0, 2, 3});
             }
             if (stats != null) {
                 stats.addAttention(layer, o);
             }
-            return o;
         }
 
         /** Closes the squares at once: in the store mode the layer's manager stays open until its backward pass. */

@@ -19,10 +19,9 @@ import java.util.OptionalLong;
  * and 4 × intermediate (A, silu(gate) and up ⊙ silu'(gate), which the MLP's backward pass reads, and one more for the
  * forward pass's transients); Qwen3's q/k norms keep q and k before them as well. The head is computed over chunks of
  * positions in every mode ({@link ChunkedHead}): about 4 × its chunk's logits at a time. Against measurements (README,
- * "Scoring memory": peak RSS of {@code store} less that of {@code recompute}, each in a process of its own):
- * MEASURED_SYNTHETIC on the synthetic bench model, 8 windows of 256; MEASURED_TINYLLAMA on 4 layers of TinyLlama's
- * shape at T = 2048
- * ({@code recompute} holds one layer's pass itself). {@link #SAFETY} covers the difference.
+ * "Scoring memory": peak RSS of {@code store} less that of {@code recompute}, each in a process of its own): 672 MiB on
+ * the synthetic bench model, 8 windows of 256, where the difference was 378 MiB; 3,086 MiB on 4 layers of TinyLlama's
+ * shape at T = 2048, where it was 2,085 ({@code recompute} holds one layer's pass itself). The estimate errs high.
  */
 public final class StoreMemoryEstimate {
 

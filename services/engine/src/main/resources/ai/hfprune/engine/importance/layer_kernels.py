@@ -102,7 +102,8 @@ class LayerKernels(Module):
                                k_norm: Tensor, o_proj: Tensor, cos_q: Tensor, sin_q: Tensor, cos_k: Tensor, sin_k: Tensor,
                                heads: int, kv_heads: int, interleaved: bool, input_gradient: bool) -> List[Tensor]:
     # from dL/dh_mid: [the Taylor sums of O per head, dL/dhidden (empty unless input_gradient)]
-    o, inverse_rms, q, k, v, q_raw, k_raw, q_rms, k_rms = saved[1], saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9]
+    o, inverse_rms, q, k, v = saved[1], saved[2], saved[3], saved[4], saved[5]
+    q_raw, k_raw, q_rms, k_rms = saved[6], saved[7], saved[8], saved[9]
     probabilities = saved[10:]
     b, t, d = hidden.size(0), hidden.size(1), o.size(3)
     g = heads // kv_heads
