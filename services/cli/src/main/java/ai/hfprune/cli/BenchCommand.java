@@ -12,6 +12,8 @@ import ai.hfprune.engine.MklOverride;
 import ai.hfprune.engine.ProcessMemory;
 import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
+import ai.hfprune.engine.importance.Partial;
+import ai.hfprune.engine.importance.ScoringPrecision;
 import ai.hfprune.engine.importance.ScoringFlops;
 import ai.hfprune.engine.importance.ScoringMemory;
 import ai.hfprune.engine.importance.StoreMemoryEstimate;
@@ -85,6 +87,11 @@ public class BenchCommand implements Runnable {
                         + "is printed.")
         List<String> memory;
 
+        @Option(names = "--dtype", split = ",", defaultValue = "float32",
+                description = "Types to compute the layers in, in this order: float32, bf16 (default: ${DEFAULT-VALUE}); "
+                        + "with both, each layer's L1 relative error of bf16's entropy scores against float32's is printed.")
+        List<String> dtypes;
+
         @Option(names = "--profile", paramLabel = "FILE",
                 description = "After each row, score one more batch under libtorch's profiler, write its Chrome trace to "
                         + "FILE-MODEL-MEMORY-THREADS.json and print the operators that took the most time.")
@@ -100,6 +107,7 @@ public class BenchCommand implements Runnable {
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
             List<ScoringMemory> modes = memory.stream().map(ScoringMemory::parse).toList();
+            List<ScoringPrecision> precisions = dtypes.stream().map(ScoringOptions::precision).toList();
             if (seqLen < 2 || batchWindows < 1 || batches < 1 || warmup < 0) {
                 throw new HfpruneException("--seq-len must be at least 2, --batch-windows and --batches at least 1, "
                         + "--warmup at least 0");
@@ -113,20 +121,20 @@ public class BenchCommand implements Runnable {
             out.println(MklOverride.describe());
             out.println(MallocTuning.describe());
             out.println("CPU peak estimate: " + peak.describe());
-            out.printf("%-28s %14s %7s %10s %9s %12s %9s %10s %8s %12s %11s %8s%n", "model", "memory", "threads", "tokens/s",
+            out.printf("%-28s %19s %7s %10s %9s %12s %9s %10s %8s %12s %11s %8s%n", "model", "memory", "threads", "tokens/s",
                     "GFLOP/s", "best sgemm", "of sgemm", "CPU peak", "of peak", "peak RSS", "f32 weights", "RSS/f32");
             ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before threads are set
             if (shapeConfig != null) {
                 String name = shape + (layers > 0 ? "-" + layers + "layers" : "");
-                runAll(out, name, shapeConfig, RandomModels.generated(shapeConfig, 1), modes, peak);
+                runAll(out, name, shapeConfig, RandomModels.generated(shapeConfig, 1), modes, precisions, peak);
             } else {
                 ModelConfig s = RandomModels.syntheticBenchConfig();
                 ModelConfig synthetic = RandomModels.llama(syntheticVocab, s.hiddenSize(), s.intermediateSize(),
                         s.numHiddenLayers(), s.numAttentionHeads(), s.numKeyValueHeads());
                 try (Checkpoint checkpoint = model.open()) {
-                    runAll(out, checkpoint.name(), checkpoint.config(), checkpoint.weights(), modes, peak);
+                    runAll(out, checkpoint.name(), checkpoint.config(), checkpoint.weights(), modes, precisions, peak);
                     runAll(out, "synthetic-" + synthetic.hiddenSize() + "x" + synthetic.intermediateSize(), synthetic,
-                            RandomModels.weights(synthetic, 1), modes, peak);
+                            RandomModels.weights(synthetic, 1), modes, precisions, peak);
                 }
             }
             out.printf("T=%d, %d windows per batch, %d timed batches after %d warm-up; FLOPs: the matrix products of the forward "
@@ -150,7 +158,7 @@ public class BenchCommand implements Runnable {
 
         /** Loads the model once and scores it at every thread count in every memory mode. */
         private void runAll(PrintWriter out, String name, ModelConfig config, TensorSource weights, List<ScoringMemory> modes,
-                            CpuPeak peak) {
+                            List<ScoringPrecision> precisions, CpuPeak peak) {
             long f32Bytes = 4 * ParameterCount.of(weights);
             boolean first = true;
             try (LlamaModel llama = LlamaModel.load(config, weights, Device.cpu(), DataType.FLOAT32)) {
@@ -161,22 +169,25 @@ public class BenchCommand implements Runnable {
                     double matmulBefore = matmulGflops();
                     double cpu = peak.gflops(n);
                     Map<ScoringMemory, Double> secondsPerToken = new EnumMap<>(ScoringMemory.class);
+                    for (ScoringPrecision precision : precisions) {
                     for (ScoringMemory mode : modes) {
                         if (!first) {
                             ProcessMemory.resetPeak();
                         }
                         first = false;
-                        ImportanceScorer scorer = new ImportanceScorer(llama, mode);
-                        String label = label(scorer);
+                        ImportanceScorer scorer = new ImportanceScorer(llama, mode, precision);
+                        String label = label(scorer) + (precision == ScoringPrecision.BF16 ? " bf16" : "");
                         double seconds = time(scorer, config.vocabSize());
                         double matmulAfter = matmulGflops();
                         double matmul = Math.max(matmulBefore, matmulAfter);
                         matmulBefore = matmulAfter;
                         double tokens = (double) batches * batchWindows * seqLen;
-                        secondsPerToken.put(mode, seconds / tokens);
+                        if (precision == precisions.get(0)) {
+                            secondsPerToken.put(mode, seconds / tokens);
+                        }
                         double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
                         long rss = ProcessMemory.peakResidentBytes().orElse(0);
-                        out.printf("%-28s %14s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
+                        out.printf("%-28s %19s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
                                 label, n, tokens / seconds, gflops, matmul, gflops / matmul, cpu, gflops / cpu, rss >> 20,
                                 f32Bytes >> 20, (double) rss / f32Bytes);
                         if (profile != null) {
@@ -185,11 +196,15 @@ public class BenchCommand implements Runnable {
                         }
                         out.flush();
                     }
+                    }
                     Double store = secondsPerToken.get(ScoringMemory.STORE);
                     Double recompute = secondsPerToken.get(ScoringMemory.RECOMPUTE);
                     if (store != null && recompute != null) {
                         out.printf("%-28s %7d threads: recompute's time per token / store's = %.3f%n", name, n, recompute / store);
                     }
+                }
+                if (precisions.size() > 1) {
+                    printBf16Error(out, name, llama, modes.get(0));
                 }
                 OptionalLong available = StoreMemoryEstimate.availableBytes();
                 out.printf("%-28s store's activations estimated at %d MiB a batch, %s available now: auto scores with %s%n",
@@ -197,6 +212,32 @@ public class BenchCommand implements Runnable {
                         available.isPresent() ? (available.getAsLong() >> 20) + " MiB" : "no memory figure",
                         new ImportanceScorer(llama).modeFor(batchWindows, seqLen).id());
             }
+        }
+
+        /** Per layer, the L1 relative error of one batch's bf16 entropy scores against float32's. */
+        private void printBf16Error(PrintWriter out, String name, LlamaModel llama, ScoringMemory mode) {
+            int[][] batch = randomWindows(llama.config().vocabSize());
+            Partial f32 = new ImportanceScorer(llama, mode).score(batch, Set.of(Criterion.ENTROPY)).get(Criterion.ENTROPY);
+            Partial bf16 = new ImportanceScorer(llama, mode, ScoringPrecision.BF16).score(batch, Set.of(Criterion.ENTROPY))
+                    .get(Criterion.ENTROPY);
+            StringBuilder mlp = new StringBuilder();
+            StringBuilder heads = new StringBuilder();
+            for (int l = 0; l < f32.mlp().length; l++) {
+                mlp.append(String.format(" %.4f", relativeError(f32.mlp()[l], bf16.mlp()[l])));
+                heads.append(String.format(" %.4f", relativeError(f32.heads()[l], bf16.heads()[l])));
+            }
+            out.printf("%-28s bf16 against float32, L1 relative error per layer of one batch's entropy scores:%n"
+                    + "%-28s   neurons:%s%n%-28s   heads:  %s%n", name, "", mlp, "", heads);
+        }
+
+        private static double relativeError(double[] reference, double[] other) {
+            double error = 0;
+            double norm = 0;
+            for (int i = 0; i < reference.length; i++) {
+                error += Math.abs(other[i] - reference[i]);
+                norm += Math.abs(reference[i]);
+            }
+            return error / norm;
         }
 
         /** The mode's name; for auto, with the mode it chose for this bench's batches. */

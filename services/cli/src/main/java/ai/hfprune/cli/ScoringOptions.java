@@ -10,6 +10,7 @@ import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.importance.Scores;
 import ai.hfprune.engine.importance.ScoringMemory;
+import ai.hfprune.engine.importance.ScoringPrecision;
 import ai.hfprune.engine.model.Checkpoint;
 import ai.hfprune.engine.nn.LlamaModel;
 import me.tongfei.progressbar.ProgressBar;
@@ -24,7 +25,7 @@ public class ScoringOptions {
 
     /** The option names, so that a command can tell whether any was given. */
     static final List<String> NAMES = List.of("--data", "--criterion", "--seq-len", "--max-windows", "--batch-windows", "--seed",
-            "--memory");
+            "--memory", "--dtype");
 
     @Option(names = "--data", paramLabel = "FILE",
             description = ".txt (documents split at <|endoftext|> lines) or .json (array of windows of token ids); "
@@ -54,6 +55,25 @@ public class ScoringOptions {
                     + "half of the memory available, else recompute. The scores are the same (default: ${DEFAULT-VALUE}).")
     String memory;
 
+    @Option(names = "--dtype", defaultValue = "float32",
+            description = "float32, or bf16: compute the decoder layers in bfloat16, as HFPrune's reference code does "
+                    + "(entropy and ce only, not with --compensate; scores within about 1% of float32's, see the README's "
+                    + "Performance section) (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    /** A {@code --dtype}: float32 (the model's own type) or bf16. */
+    static ScoringPrecision precision(String dtype) {
+        return switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
+            case "float32", "f32" -> ScoringPrecision.MODEL;
+            case "bf16", "bfloat16" -> ScoringPrecision.BF16;
+            default -> throw new HfpruneException("--dtype: float32 or bf16, got " + dtype);
+        };
+    }
+
+    public ScoringPrecision precision() {
+        return precision(dtype);
+    }
+
     public ScoringMemory memory() {
         return ScoringMemory.parse(memory);
     }
@@ -68,8 +88,11 @@ public class ScoringOptions {
 
     /** Checks what can be checked before a model is opened; returns the data file. */
     public Path check() {
-        criterion();
+        Criterion c = criterion();
         memory();
+        if (precision() == ScoringPrecision.BF16 && !c.needsGradient()) {
+            throw new HfpruneException("--dtype bf16 scores the gradient criteria (entropy, ce) only, not " + c.id());
+        }
         Path dataFile = data != null ? data : Assets.resolve(Assets.DEFAULT_CALIBRATION);
         if (maxWindows < 0) {
             throw new HfpruneException("--max-windows must be 0 (all) or positive, got " + maxWindows);
@@ -93,12 +116,16 @@ public class ScoringOptions {
     public Calibration calibrate(Checkpoint checkpoint, boolean withStats) {
         Criterion c = criterion();
         Path dataFile = check();
+        if (withStats && precision() == ScoringPrecision.BF16) {
+            throw new HfpruneException("--dtype bf16 cannot gather the refit's statistics (--stats, --compensate): they read the "
+                    + "activations in Java, which DJL 0.36 cannot do for bfloat16 arrays");
+        }
         int[][] windows = CalibrationData.readWindows(dataFile, checkpoint::tokenizer,
                 checkpoint.config().vocabSize(), seqLen, maxWindows);
         List<int[][]> batches = CalibrationData.batches(windows, batchWindows);
         try (LlamaModel llama = checkpoint.load();
              GramAccumulator stats = withStats ? new GramAccumulator(llama.manager(), llama.layers().size()) : null) {
-            ImportanceScorer scorer = new ImportanceScorer(llama, memory());
+            ImportanceScorer scorer = new ImportanceScorer(llama, memory(), precision());
             Partial total = scorer.zero(c);
             try (ProgressBar bar = Progress.bar("score " + c.id(), (long) windows.length * seqLen, "tok")) {
                 for (int[][] batch : batches) {

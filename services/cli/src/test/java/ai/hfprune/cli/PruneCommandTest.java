@@ -130,6 +130,37 @@ class PruneCommandTest {
         assertTrue(report.at("/compensation/output_errors_weighed").asBoolean(false), report.toString());
     }
 
+    /** {@code score --dtype bf16}: the entropy scores within 2% of float32's per layer, and not equal to them. */
+    @Test
+    void scoresInBfloat16() throws Exception {
+        String[] base = {"score", "--model", model.toString(), "--data", data.toString(), "--seq-len", "32",
+                "--max-windows", "4"};
+        String[] calibration = concat(base, new String[] {"--criterion", "entropy"});
+        Path f32 = tmp.resolve("entropy-f32.json");
+        Path bf16 = tmp.resolve("entropy-bf16.json");
+        assertEquals(0, run(concat(calibration, new String[] {"--out", f32.toString()})).exitCode());
+        Result r = run(concat(calibration, new String[] {"--dtype", "bf16", "--out", bf16.toString()}));
+        assertEquals(0, r.exitCode(), r.err());
+        Scores a = ScoresFile.read(f32).scores();
+        Scores b = ScoresFile.read(bf16).scores();
+        for (int l = 0; l < a.mlp().length; l++) {
+            double error = 0;
+            double norm = 0;
+            for (int i = 0; i < a.mlp()[l].length; i++) {
+                error += Math.abs(b.mlp()[l][i] - a.mlp()[l][i]);
+                norm += Math.abs(a.mlp()[l][i]);
+            }
+            assertTrue(error / norm < 0.02 && error > 0, "layer " + l + ": L1 relative error " + error / norm);
+        }
+        String[] unwritten = {"--out", tmp.resolve("unwritten.json").toString()};
+        assertOneError(run(concat(concat(base, unwritten), new String[] {"--dtype", "bf16", "--criterion", "activation"})),
+                "--dtype bf16", "activation");
+        assertOneError(run(concat(concat(calibration, unwritten), new String[] {"--dtype", "bf16", "--stats",
+                tmp.resolve("s.safetensors").toString()})), "--dtype bf16", "--stats");
+        assertOneError(run(concat(concat(calibration, unwritten), new String[] {"--dtype", "f16"})), "--dtype", "f16");
+        assertFalse(Files.exists(tmp.resolve("unwritten.json")));
+    }
+
     /**
      * Scoring on the fly gives exactly what scoring to a file and pruning from it gives: the same kept sets and, with the
      * statistics file, the same refit weights byte for byte.

@@ -24,6 +24,7 @@ public final class ImportanceScorer {
 
     private final LlamaModel model;
     private final ScoringMemory memory;
+    private final ScoringPrecision precision;
     private final LayeredScoring layered;
     private final Supplier<OptionalLong> available;
 
@@ -33,21 +34,33 @@ public final class ImportanceScorer {
     }
 
     public ImportanceScorer(LlamaModel model, ScoringMemory memory) {
-        this(model, memory, ChunkedHead.defaultChunkElements(model.config().vocabSize()));
+        this(model, memory, ScoringPrecision.MODEL);
+    }
+
+    /** With {@link ScoringPrecision#BF16}: gradient criteria only, without the Gram statistics. */
+    public ImportanceScorer(LlamaModel model, ScoringMemory memory, ScoringPrecision precision) {
+        this(model, memory, ChunkedHead.defaultChunkElements(model.config().vocabSize()),
+                StoreMemoryEstimate::availableBytes, precision);
     }
 
     ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements) {
         this(model, memory, headChunkElements, StoreMemoryEstimate::availableBytes);
     }
 
+    ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements, Supplier<OptionalLong> available) {
+        this(model, memory, headChunkElements, available, ScoringPrecision.MODEL);
+    }
+
     /**
      * @param headChunkElements logits per chunk of the LM head (tests make chunks of a few positions)
      * @param available         the memory available now, for {@link ScoringMemory#AUTO} (tests give their own)
      */
-    ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements, Supplier<OptionalLong> available) {
+    ImportanceScorer(LlamaModel model, ScoringMemory memory, long headChunkElements, Supplier<OptionalLong> available,
+                     ScoringPrecision precision) {
         this.model = model;
         this.memory = memory;
-        this.layered = new LayeredScoring(model, headChunkElements);
+        this.precision = precision;
+        this.layered = new LayeredScoring(model, headChunkElements, precision);
         this.available = available;
     }
 
@@ -107,6 +120,11 @@ public final class ImportanceScorer {
         }
         if (gradientCriteria.isEmpty() && !needsActivations && stats == null) {
             return out;
+        }
+        if (precision == ScoringPrecision.BF16 && (needsActivations || stats != null)) {
+            // their sums read A and O from Java, which DJL 0.36 cannot do for bfloat16 arrays (ScoringPrecision)
+            throw new IllegalArgumentException("bf16 scoring computes the gradient criteria (entropy, ce) only, "
+                    + "without the activation criterion or compensation statistics");
         }
         out.putAll(layered.score(windows, gradientCriteria, needsActivations, stats, modeFor(windows.length, windows[0].length)));
         return out;

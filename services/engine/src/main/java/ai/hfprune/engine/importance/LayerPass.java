@@ -38,6 +38,7 @@ final class LayerPass {
 
     private final LayerKernels kernels = LayerKernels.get();
     private final LlamaModel model;
+    private final DecoderLayer weights;
     private final int layer;
     private final NDManager manager;
     private final NDArray input;
@@ -45,14 +46,17 @@ final class LayerPass {
     private final NDArray[] attention;
     private final NDArray[] mlp;
 
-    /** Layer {@code l}'s forward pass from {@code input}, which is moved to {@code manager}. */
-    LayerPass(LlamaModel model, int l, NDArray input, NDManager manager) {
+    /**
+     * Layer {@code l}'s forward pass from {@code input}, which is moved to {@code manager}, with the layer's weights
+     * {@code w} (the model's own, or copies in another type, as {@code input} is).
+     */
+    LayerPass(LlamaModel model, DecoderLayer w, int l, NDArray input, NDManager manager) {
         this.model = model;
+        this.weights = w;
         this.layer = l;
         this.manager = manager;
         this.input = input;
         input.attach(manager);
-        DecoderLayer w = model.layers().get(l);
         int headDim = model.config().headDim();
         double eps = model.config().rmsNormEps();
         this.tables = model.attentionTables(l, (int) input.getShape().get(1), manager);
@@ -74,7 +78,7 @@ final class LayerPass {
      * Computed here, on demand: the recompute mode has it from its first pass already.
      */
     NDArray output() {
-        return kernels.run("mlp_output", manager, attention[H_MID], mlp[A], model.layers().get(layer).downProj())[0];
+        return kernels.run("mlp_output", manager, attention[H_MID], mlp[A], weights.downProj())[0];
     }
 
     /** A, the input of down_proj, shape (batch, seq, intermediate). */
@@ -96,7 +100,7 @@ final class LayerPass {
      *         (null for layer 0), all in this pass's manager
      */
     Gradients backward(NDArray g) {
-        DecoderLayer w = model.layers().get(layer);
+        DecoderLayer w = weights;
         int headDim = model.config().headDim();
         NDArray[] viaMlp = kernels.run("mlp_backward", manager, g, attention[H_MID], mlp, w.postAttentionLayernorm(),
                 w.gateProj(), w.upProj(), w.downProj());

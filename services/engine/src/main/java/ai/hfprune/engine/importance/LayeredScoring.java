@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
 import ai.hfprune.engine.compensate.GramAccumulator;
+import ai.hfprune.engine.nn.DecoderLayer;
 import ai.hfprune.engine.nn.GradientLock;
 import ai.hfprune.engine.nn.LlamaModel;
 import ai.hfprune.engine.nn.TokenArrays;
@@ -39,14 +40,37 @@ final class LayeredScoring {
     /** For tests: sees the batch's manager after each layer's backward pass (layer index, manager). */
     private final BiConsumer<Integer, NDManager> afterLayer;
 
+    /** The layers' weights the passes run with: the model's own, or bfloat16 copies (made on first use). */
+    private final ScoringPrecision precision;
+    private List<DecoderLayer> weights;
+
     LayeredScoring(LlamaModel model, long headChunkElements) {
-        this(model, headChunkElements, (l, batch) -> { });
+        this(model, headChunkElements, ScoringPrecision.MODEL);
+    }
+
+    LayeredScoring(LlamaModel model, long headChunkElements, ScoringPrecision precision) {
+        this(model, headChunkElements, precision, (l, batch) -> { });
     }
 
     LayeredScoring(LlamaModel model, long headChunkElements, BiConsumer<Integer, NDManager> afterLayer) {
+        this(model, headChunkElements, ScoringPrecision.MODEL, afterLayer);
+    }
+
+    private LayeredScoring(LlamaModel model, long headChunkElements, ScoringPrecision precision,
+                           BiConsumer<Integer, NDManager> afterLayer) {
         this.model = model;
         this.headChunkElements = headChunkElements;
+        this.precision = precision;
         this.afterLayer = afterLayer;
+    }
+
+    private synchronized List<DecoderLayer> weights() {
+        if (weights == null) {
+            weights = precision == ScoringPrecision.BF16
+                    ? Bf16Layers.of(model, model.manager().newSubManager()) // as long as the model
+                    : model.layers();
+        }
+        return weights;
     }
 
     /**
@@ -67,11 +91,11 @@ final class LayeredScoring {
             }
             FirstPassSums first = new FirstPassSums(layers, activation, stats);
             NDArray[] inputs = new NDArray[layers + 1]; // inputs[l]: the input of layer l; inputs[layers]: the last output
-            inputs[0] = model.embed(ids);
+            inputs[0] = inType(model.embed(ids), "to_bfloat16");
             LayerPass[] passes = new LayerPass[layers];
             for (int l = 0; l < layers; l++) {
                 NDManager layer = batch.newSubManager();
-                LayerPass pass = new LayerPass(model, l, inputs[l], layer);
+                LayerPass pass = new LayerPass(model, weights().get(l), l, inputs[l], layer);
                 first.mlpActivation(l, pass.activation());
                 first.attentionOutput(l, pass.attentionOutput());
                 inputs[l + 1] = pass.output();
@@ -95,6 +119,19 @@ final class LayeredScoring {
     }
 
     /**
+     * With {@link ScoringPrecision#BF16}, the hidden state {@code x} converted by the kernel {@code conversion} (into
+     * the layers' type, or back into the head's), {@code x} closed; else {@code x} itself.
+     */
+    private NDArray inType(NDArray x, String conversion) {
+        if (precision != ScoringPrecision.BF16) {
+            return x;
+        }
+        try (x) {
+            return LayerKernels.get().run(conversion, x.getManager(), x)[0];
+        }
+    }
+
+    /**
      * The head's backward pass, the one part autograd differentiates: under the JVM-wide gradient lock (DJL allows
      * one GradientCollector at a time), which the layers' passes, written out, do not need.
      */
@@ -113,11 +150,12 @@ final class LayeredScoring {
         int n = criteria.size();
         double[][][] mlp = new double[n][layers][];
         double[][][] heads = new double[n][layers][];
-        NDArray[] g = headGradients(inputs[layers], ids, criteria);
-        inputs[layers].close();
+        NDArray last = inType(inputs[layers], "to_float");
+        NDArray[] g = headGradients(last, ids, criteria);
+        last.close();
         for (int l = layers - 1; l >= 0; l--) {
             try (NDManager layer = passes[l] != null ? passes[l].manager() : batch.newSubManager()) {
-                LayerPass pass = passes[l] != null ? passes[l] : new LayerPass(model, l, inputs[l], layer);
+                LayerPass pass = passes[l] != null ? passes[l] : new LayerPass(model, weights().get(l), l, inputs[l], layer);
                 for (int i = 0; i < n; i++) {
                     LayerPass.Gradients r = pass.backward(g[i]);
                     mlp[i][l] = r.mlpTaylor();

@@ -10,6 +10,22 @@ class LayerKernels(Module):
   # Query heads are stacked by the key/value head they share: q is (b, k, g*t, d), so grouped-query attention needs no
   # repeated keys or values, and the backward pass of one product sums each group's gradients.
   # Optional tensors (biases, Qwen3's q/k norms) are passed as empty tensors when absent.
+  #
+  # The kernels compute in the type of the layer's input and weights (float32, float64, or bfloat16 copies made by
+  # to_bfloat16): the RoPE tables, the mask and the incoming gradient are converted to it here, and the Taylor sums are
+  # summed in float32 at least.
+
+  def to_bfloat16(self: __torch__.LayerKernels, x: Tensor) -> Tensor:
+    return torch.to(x, 15)
+
+  def to_float(self: __torch__.LayerKernels, x: Tensor) -> Tensor:
+    return torch.to(x, 6)
+
+  def sum_of_abs(self: __torch__.LayerKernels, x: Tensor, dims: List[int]) -> Tensor:
+    # the sum of |x| over dims, in float32 at least; overwrites x unless it is bfloat16
+    if x.dtype == 15:
+      x = torch.to(x, 6)
+    return torch.sum(torch.abs_(x), dims)
 
   def rms_norm(self: __torch__.LayerKernels, x: Tensor, weight: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     # x / sqrt(mean(x^2) + eps) * weight over the last dimension, and the inverse RMS the backward pass needs
@@ -68,6 +84,8 @@ class LayerKernels(Module):
     b, t = hidden.size(0), hidden.size(1)
     d = q_proj.size(0) // heads
     g = heads // kv_heads
+    cos_q, sin_q, cos_k, sin_k = cos_q.type_as(hidden), sin_q.type_as(hidden), cos_k.type_as(hidden), sin_k.type_as(hidden)
+    mask = mask.type_as(hidden)
     x, inverse_rms = self.rms_norm(hidden, input_layernorm, eps)
     q = self.linear(x, q_proj, q_bias).view([b, t, heads, d])
     k = self.linear(x, k_proj, k_bias).view([b, t, kv_heads, d])
@@ -107,9 +125,10 @@ class LayerKernels(Module):
     probabilities = saved[10:]
     b, t, d = hidden.size(0), hidden.size(1), o.size(3)
     g = heads // kv_heads
+    cos_q, sin_q, cos_k, sin_k = cos_q.type_as(hidden), sin_q.type_as(hidden), cos_k.type_as(hidden), sin_k.type_as(hidden)
     d_attended = torch.mm(d_h_mid.view([b * t, -1]), o_proj).view([b, t, heads, d])
     d_o = torch.transpose(d_attended, 1, 2).contiguous()  # (b, n, t, d)
-    head_taylor = torch.sum(torch.abs_(o * d_o), [0, 2, 3])
+    head_taylor = self.sum_of_abs(o * d_o, [0, 2, 3])
     if input_gradient == False:  # ("not input..." would lex as "not in")
       return [head_taylor, torch.empty([0], dtype=hidden.dtype)]
     d_o = d_o.view([b, kv_heads, g * t, d])
@@ -162,9 +181,10 @@ class LayerKernels(Module):
                    post_attention_layernorm: Tensor, gate_proj: Tensor, up_proj: Tensor, down_proj: Tensor) -> List[Tensor]:
     # from g = dL/d of the layer's output: [the Taylor sums of A per neuron, dL/dh_mid]
     a, silu, up_times_silu_grad, inverse_rms = saved[0], saved[1], saved[2], saved[3]
+    g = g.type_as(h_mid)
     d_a = torch.matmul(g, down_proj)
     product = a * d_a
-    mlp_taylor = torch.sum(torch.abs_(product), [0, 1])
+    mlp_taylor = self.sum_of_abs(product, [0, 1])
     d_gate = torch.mul(d_a, up_times_silu_grad, out=product)  # the product's buffer, just used: in cache's reach
     d_up = d_a.mul_(silu)
     d_z = torch.matmul(d_gate, gate_proj)
