@@ -37,7 +37,6 @@ public final class ImportanceScorer {
         this(model, memory, ScoringPrecision.MODEL);
     }
 
-    /** With {@link ScoringPrecision#BF16}: gradient criteria only, without the Gram statistics. */
     public ImportanceScorer(LlamaModel model, ScoringMemory memory, ScoringPrecision precision) {
         this(model, memory, ChunkedHead.defaultChunkElements(model.config().vocabSize()),
                 StoreMemoryEstimate::availableBytes, precision);
@@ -120,11 +119,6 @@ public final class ImportanceScorer {
         }
         if (gradientCriteria.isEmpty() && !needsActivations && stats == null) {
             return out;
-        }
-        if (precision == ScoringPrecision.BF16 && (needsActivations || stats != null)) {
-            // their sums read A and O from Java, which DJL 0.36 cannot do for bfloat16 arrays (ScoringPrecision)
-            throw new IllegalArgumentException("bf16 scoring computes the gradient criteria (entropy, ce) only, "
-                    + "without the activation criterion or compensation statistics");
         }
         out.putAll(layered.score(windows, gradientCriteria, needsActivations, stats, modeFor(windows.length, windows[0].length)));
         return out;

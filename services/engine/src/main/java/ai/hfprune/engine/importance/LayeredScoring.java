@@ -96,8 +96,12 @@ final class LayeredScoring {
             for (int l = 0; l < layers; l++) {
                 NDManager layer = batch.newSubManager();
                 LayerPass pass = new LayerPass(model, weights().get(l), l, inputs[l], layer);
-                first.mlpActivation(l, pass.activation());
-                first.attentionOutput(l, pass.attentionOutput());
+                if (activation || stats != null) {
+                    try (NDArray a = forJava(pass.activation()); NDArray o = forJava(pass.attentionOutput())) {
+                        first.mlpActivation(l, a);
+                        first.attentionOutput(l, o);
+                    }
+                }
                 inputs[l + 1] = pass.output();
                 inputs[l + 1].attach(batch);
                 if (store) {
@@ -116,6 +120,15 @@ final class LayeredScoring {
             backward(windows, gradientCriteria, stats, batch, ids, inputs, passes, out);
         }
         return out;
+    }
+
+    /**
+     * An array of the layers' for what reads it in Java (the activation criterion's sums, the Gram statistics), which
+     * DJL 0.36 cannot do for bfloat16 ({@link ScoringPrecision}): with BF16 a float32 copy, else a second handle on
+     * {@code x}; the caller closes it ({@code x} stays), in {@code x}'s manager.
+     */
+    private NDArray forJava(NDArray x) {
+        return LayerKernels.get().run(precision == ScoringPrecision.BF16 ? "to_float" : "same", x.getManager(), x)[0];
     }
 
     /**
@@ -162,7 +175,9 @@ final class LayeredScoring {
                     heads[i][l] = r.headTaylor();
                     if (i == 0 && stats != null) { // the first gradient criterion weighs the refit's errors: ∂L/∂ of
                         // o_proj's output is ∂L/∂h_mid, that of down_proj's output ∂L/∂ of the layer's output, g
-                        stats.addSensitivity(l, r.attentionBlockGradient(), g[i]);
+                        try (NDArray viaO = forJava(r.attentionBlockGradient()); NDArray viaDown = forJava(g[i])) {
+                            stats.addSensitivity(l, viaO, viaDown);
+                        }
                     }
                     g[i].close();
                     g[i] = r.inputGradient(); // ∂L/∂h_l, the seed of layer l − 1 (null for layer 0)

@@ -2,6 +2,7 @@ package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.importance.ScoringMemory;
+import ai.hfprune.engine.importance.ScoringPrecision;
 import ai.hfprune.engine.model.CheckpointFiles;
 import ai.hfprune.engine.prune.Allocation;
 import ai.hfprune.engine.prune.PruneOptions;
@@ -85,6 +86,9 @@ public final class PipelineConfig {
                 "how a scorer's backward pass gets its activations: store (every layer's pass kept from the forward pass: faster),"
                 + " recompute (each layer recomputed from its input: memory grows with neither depth nor vocabulary), or auto:"
                 + " store where 1.5 x its estimated memory fits in half of the memory available, else recompute; the scores are the same");
+        setting("scorer.dtype", "float32",
+                "what a scorer computes the decoder layers in: float32, or bf16 (bfloat16, as HFPrune's reference code: faster"
+                + " where the CPU has AVX-512 BF16 or AMX, scores within about 0.5% of float32's)");
         setting("scorer.commit.interval.ms", "1000",
                 "a scorer commits the batches it scores in this long (at most one poll's, 8) in one transaction; a crash redoes at most these");
         setting("aggregator.commit.interval.ms", "1000",
@@ -311,6 +315,7 @@ public final class PipelineConfig {
         prunerStatsTimeoutMillis();
         aggregatorStateStore();
         scorerMemory();
+        scorerPrecision();
         if (!get("model.sha256").isBlank()) {
             CheckpointFiles.checkedDigest(get("model.sha256"));
         }
@@ -323,6 +328,15 @@ public final class PipelineConfig {
             return ScoringMemory.parse(get("scorer.memory"));
         } catch (HfpruneException e) {
             throw new HfpruneException("setting scorer.memory: " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code scorer.dtype}: float32 or bf16. */
+    public ScoringPrecision scorerPrecision() {
+        try {
+            return ScoringPrecision.parse(get("scorer.dtype"));
+        } catch (HfpruneException e) {
+            throw new HfpruneException("setting scorer.dtype: " + e.getMessage(), e);
         }
     }
 

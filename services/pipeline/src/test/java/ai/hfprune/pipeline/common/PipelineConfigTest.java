@@ -2,6 +2,7 @@ package ai.hfprune.pipeline.common;
 
 import ai.hfprune.engine.HfpruneException;
 import ai.hfprune.engine.importance.ScoringMemory;
+import ai.hfprune.engine.importance.ScoringPrecision;
 import ai.hfprune.engine.prune.Allocation;
 import ai.hfprune.engine.prune.PruneOptions;
 import org.junit.jupiter.api.Test;
@@ -25,7 +26,8 @@ class PipelineConfigTest {
         "prune.mlp.ratio  | abc   | setting prune.mlp.ratio must be a number, got 'abc'",
         "prune.compensate | lsq   | setting prune.compensate",
         "prune.damping    | -1    | setting prune.damping must be a finite number",
-        "scorer.memory    | disk  | setting scorer.memory: unknown scoring memory mode 'disk' (choose one of auto, recompute, store)"})
+        "scorer.memory    | disk  | setting scorer.memory: unknown scoring memory mode 'disk' (choose one of auto, recompute, store)",
+        "scorer.dtype     | f16   | setting scorer.dtype: unknown scoring type 'f16' (choose one of float32, bf16)"})
     void aBadPruneSettingIsRefusedByValidate(String key, String value, String message) {
         PipelineConfig config = PipelineConfig.load(Map.of(key, value), null, Map.of());
         HfpruneException e = assertThrows(HfpruneException.class, config::validate);
@@ -37,6 +39,13 @@ class PipelineConfigTest {
         assertEquals(ScoringMemory.AUTO, PipelineConfig.load(Map.of(), null, Map.of()).validate().scorerMemory());
         assertEquals(ScoringMemory.RECOMPUTE, PipelineConfig.load(Map.of(), null, Map.of("HFPRUNE_SCORER_MEMORY", "recompute"))
                 .validate().scorerMemory());
+    }
+
+    @Test
+    void scorersComputeInFloat32UnlessTold() {
+        assertEquals(ScoringPrecision.MODEL, PipelineConfig.load(Map.of(), null, Map.of()).validate().scorerPrecision());
+        assertEquals(ScoringPrecision.BF16, PipelineConfig.load(Map.of(), null, Map.of("HFPRUNE_SCORER_DTYPE", "bf16"))
+                .validate().scorerPrecision());
     }
 
     @Test

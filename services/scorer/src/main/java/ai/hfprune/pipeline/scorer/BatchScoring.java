@@ -7,6 +7,7 @@ import ai.hfprune.engine.importance.Criterion;
 import ai.hfprune.engine.importance.ImportanceScorer;
 import ai.hfprune.engine.importance.Partial;
 import ai.hfprune.engine.importance.ScoringMemory;
+import ai.hfprune.engine.importance.ScoringPrecision;
 import ai.hfprune.engine.nn.LlamaModel;
 import io.micrometer.core.instrument.Counter;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -37,11 +38,11 @@ final class BatchScoring {
     /** The open group's statistics, on the device (scoring thread only; null without statistics). */
     private GramAccumulator gram;
 
-    BatchScoring(String instanceId, LlamaModel llama, ScoringMemory memory, int numLayers, boolean withStats, Counter failures,
-                 RetryLedger ledger, RetryBackoff backoff) {
+    BatchScoring(String instanceId, LlamaModel llama, ScoringMemory memory, ScoringPrecision precision, int numLayers,
+                 boolean withStats, Counter failures, RetryLedger ledger, RetryBackoff backoff) {
         this.instanceId = instanceId;
         this.llama = llama;
-        this.scorer = new ImportanceScorer(llama, memory);
+        this.scorer = new ImportanceScorer(llama, memory, precision);
         this.numLayers = numLayers;
         this.withStats = withStats;
         this.failures = failures;

@@ -152,8 +152,8 @@ public final class ScorerService extends ServiceBase {
         this.llama = checkpoint.load(LlamaModel.defaultDevice(), DataType.FLOAT32);
         RetryLedger ledger = new RetryLedger();
         this.clients = new ScorerClients(config, instanceId, meters, withStats, MAX_POLL_RECORDS, MAX_POLL_INTERVAL_MS);
-        this.scoring = new BatchScoring(instanceId, llama, config.scorerMemory(), model.numLayers(), withStats,
-                scorerMeters.failures(), ledger, backoff);
+        this.scoring = new BatchScoring(instanceId, llama, config.scorerMemory(), config.scorerPrecision(), model.numLayers(),
+                withStats, scorerMeters.failures(), ledger, backoff);
         this.committer = new TransactionCommitter(topics, model, instanceId, clients, statsSender, scorerMeters, ledger, backoff);
         this.groups = new GroupAssembler(instanceId, clients, validator, scoring, committer, ledger, withStats,
                 flushTokens, commitIntervalNanos, () -> stopping);

@@ -1,5 +1,9 @@
 package ai.hfprune.engine.importance;
 
+import ai.hfprune.engine.HfpruneException;
+
+import java.util.Locale;
+
 /**
  * What scoring computes the decoder layers in (issue 12, item 4): the model's own type, or bfloat16.
  *
@@ -11,6 +15,28 @@ package ai.hfprune.engine.importance;
  * products run on oneDNN, several times faster than float32 ones.
  */
 public enum ScoringPrecision {
-    MODEL,
-    BF16
+    /** The model's own type (float32 as loaded; float64 in tests). */
+    MODEL("float32"),
+    BF16("bf16");
+
+    private final String id;
+
+    ScoringPrecision(String id) {
+        this.id = id;
+    }
+
+    /** As settings and {@code --dtype} name it: float32 or bf16. */
+    public String id() {
+        return id;
+    }
+
+    public static ScoringPrecision parse(String s) {
+        String id = s.strip().toLowerCase(Locale.ROOT);
+        for (ScoringPrecision p : values()) {
+            if (p.id.equals(id)) {
+                return p;
+            }
+        }
+        throw new HfpruneException("unknown scoring type '" + s + "' (choose one of float32, bf16)");
+    }
 }
