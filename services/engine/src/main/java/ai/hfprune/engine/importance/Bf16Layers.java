@@ -7,14 +7,25 @@ import ai.hfprune.engine.nn.LlamaModel;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
 
-/** bfloat16 copies of a model's decoder layers, made by the layer kernels ({@link ScoringPrecision#BF16}). */
+/**
+ * bfloat16 copies of a model's decoder layers, made by the layer kernels ({@link ScoringPrecision#BF16}) once per
+ * model, in a manager of the model's: they live as long as it does, however many scorers use them.
+ */
 final class Bf16Layers {
+    private static final Map<LlamaModel, List<DecoderLayer>> COPIES = new WeakHashMap<>();
+
     private Bf16Layers() {
     }
 
-    /** Every layer's weights as bfloat16, in {@code manager}; absent biases and norms stay null. */
-    static List<DecoderLayer> of(LlamaModel model, NDManager manager) {
+    /** Every layer's weights as bfloat16; absent biases and norms stay null. */
+    static synchronized List<DecoderLayer> of(LlamaModel model) {
+        return COPIES.computeIfAbsent(model, m -> copy(m, m.manager().newSubManager()));
+    }
+
+    private static List<DecoderLayer> copy(LlamaModel model, NDManager manager) {
         LayerKernels kernels = LayerKernels.get();
         List<DecoderLayer> out = new ArrayList<>();
         for (DecoderLayer w : model.layers()) {

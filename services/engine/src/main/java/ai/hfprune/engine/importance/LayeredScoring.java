@@ -40,9 +40,8 @@ final class LayeredScoring {
     /** For tests: sees the batch's manager after each layer's backward pass (layer index, manager). */
     private final BiConsumer<Integer, NDManager> afterLayer;
 
-    /** The layers' weights the passes run with: the model's own, or bfloat16 copies (made on first use). */
+    /** The layers' weights the passes run with: the model's own, or bfloat16 copies ({@link Bf16Layers}). */
     private final ScoringPrecision precision;
-    private List<DecoderLayer> weights;
 
     LayeredScoring(LlamaModel model, long headChunkElements) {
         this(model, headChunkElements, ScoringPrecision.MODEL);
@@ -64,13 +63,8 @@ final class LayeredScoring {
         this.afterLayer = afterLayer;
     }
 
-    private synchronized List<DecoderLayer> weights() {
-        if (weights == null) {
-            weights = precision == ScoringPrecision.BF16
-                    ? Bf16Layers.of(model, model.manager().newSubManager()) // as long as the model
-                    : model.layers();
-        }
-        return weights;
+    private List<DecoderLayer> weights() {
+        return precision == ScoringPrecision.BF16 ? Bf16Layers.of(model) : model.layers();
     }
 
     /**

@@ -15,12 +15,15 @@ public enum ScoringMemory {
      */
     AUTO,
     /**
-     * Keeps only each decoder layer's input from a forward pass without gradients, then recomputes one layer at a time
+     * Keeps only each decoder layer's input from the forward pass, then recomputes one layer at a time
      * during the backward pass, and computes the LM head and the loss over chunks of positions: memory grows with
      * neither depth nor vocabulary, for about one more forward pass of the layers.
      */
     RECOMPUTE,
-    /** Autograd keeps every layer's activations and the whole (T × vocab) logits: faster, memory grows with both. */
+    /**
+     * Keeps every layer's pass from the forward pass for its backward pass: faster, memory grows with depth (the LM
+     * head is computed over chunks of positions in both modes).
+     */
     STORE;
 
     public String id() {
