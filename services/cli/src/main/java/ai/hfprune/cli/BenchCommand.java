@@ -94,7 +94,7 @@ public class BenchCommand implements Runnable {
 
         @Option(names = "--profile", paramLabel = "FILE",
                 description = "After each row, score one more batch under libtorch's profiler, write its Chrome trace to "
-                        + "FILE-MODEL-MEMORY-THREADS.json and print the operators that took the most time.")
+                        + "FILE-MODEL-MEMORY[-bf16]-THREADSt.json and print the operators that took the most time.")
         Path profile;
 
         @Option(names = "--warmup", defaultValue = "1", description = "Untimed batches before the timed ones (default: ${DEFAULT-VALUE}).")
@@ -170,32 +170,32 @@ public class BenchCommand implements Runnable {
                     double cpu = peak.gflops(n);
                     Map<ScoringMemory, Double> secondsPerToken = new EnumMap<>(ScoringMemory.class);
                     for (ScoringPrecision precision : precisions) {
-                    for (ScoringMemory mode : modes) {
-                        if (!first) {
-                            ProcessMemory.resetPeak();
+                        for (ScoringMemory mode : modes) {
+                            if (!first) {
+                                ProcessMemory.resetPeak();
+                            }
+                            first = false;
+                            ImportanceScorer scorer = new ImportanceScorer(llama, mode, precision);
+                            String label = label(scorer) + (precision == ScoringPrecision.BF16 ? " bf16" : "");
+                            double seconds = time(scorer, config.vocabSize());
+                            double matmulAfter = matmulGflops();
+                            double matmul = Math.max(matmulBefore, matmulAfter);
+                            matmulBefore = matmulAfter;
+                            double tokens = (double) batches * batchWindows * seqLen;
+                            if (precision == precisions.get(0)) {
+                                secondsPerToken.put(mode, seconds / tokens);
+                            }
+                            double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
+                            long rss = ProcessMemory.peakResidentBytes().orElse(0);
+                            out.printf("%-28s %19s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
+                                    label, n, tokens / seconds, gflops, matmul, gflops / matmul, cpu, gflops / cpu, rss >> 20,
+                                    f32Bytes >> 20, (double) rss / f32Bytes);
+                            if (profile != null) {
+                                printProfile(out, profile.resolveSibling(profile.getFileName() + "-" + name + "-" + mode.id()
+                                        + (precision == ScoringPrecision.BF16 ? "-bf16" : "") + "-" + n + "t.json"), scorer, config);
+                            }
+                            out.flush();
                         }
-                        first = false;
-                        ImportanceScorer scorer = new ImportanceScorer(llama, mode, precision);
-                        String label = label(scorer) + (precision == ScoringPrecision.BF16 ? " bf16" : "");
-                        double seconds = time(scorer, config.vocabSize());
-                        double matmulAfter = matmulGflops();
-                        double matmul = Math.max(matmulBefore, matmulAfter);
-                        matmulBefore = matmulAfter;
-                        double tokens = (double) batches * batchWindows * seqLen;
-                        if (precision == precisions.get(0)) {
-                            secondsPerToken.put(mode, seconds / tokens);
-                        }
-                        double gflops = batches * batchWindows * ScoringFlops.scoringPerWindow(config, seqLen) / seconds / 1e9;
-                        long rss = ProcessMemory.peakResidentBytes().orElse(0);
-                        out.printf("%-28s %19s %7d %10.1f %9.2f %12.2f %9.2f %10.1f %8.2f %8d MiB %7d MiB %8.2f%n", name,
-                                label, n, tokens / seconds, gflops, matmul, gflops / matmul, cpu, gflops / cpu, rss >> 20,
-                                f32Bytes >> 20, (double) rss / f32Bytes);
-                        if (profile != null) {
-                            printProfile(out, profile.resolveSibling(profile.getFileName() + "-" + name + "-" + mode.id()
-                                    + "-" + n + "t.json"), scorer, config);
-                        }
-                        out.flush();
-                    }
                     }
                     Double store = secondsPerToken.get(ScoringMemory.STORE);
                     Double recompute = secondsPerToken.get(ScoringMemory.RECOMPUTE);
