@@ -27,7 +27,7 @@ final class ChunkedHead {
      * About this many logits per chunk by default (8 MiB in float32; the softmax and its backward hold a few arrays of
      * it): the passes over a chunk stay in cache's reach, and no array is large enough for glibc to map it afresh (and
      * fault it in) at every batch. Issue 12: the synthetic model's head took 166 ms a batch in chunks of 2^23 logits,
-     * 107 in chunks of 2^22 and 83 in chunks of 2^21 (2 threads).
+     * 107 in chunks of 2^22 and 83 in chunks of 2^21 (2 threads, glibc's malloc).
      */
     static final long DEFAULT_CHUNK_ELEMENTS = 1L << 21;
 

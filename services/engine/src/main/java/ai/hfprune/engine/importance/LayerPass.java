@@ -43,6 +43,8 @@ final class LayerPass {
     private final NDManager manager;
     private final NDArray input;
     private final LlamaModel.AttentionTables tables;
+    /** An absent bias or norm as the kernels take it: an empty tensor (one a pass). */
+    private final NDArray empty;
     private final NDArray[] attention;
     private final NDArray[] mlp;
 
@@ -57,6 +59,7 @@ final class LayerPass {
         this.manager = manager;
         this.input = input;
         input.attach(manager);
+        this.empty = manager.zeros(new Shape(0), model.dataType());
         int headDim = model.config().headDim();
         double eps = model.config().rmsNormEps();
         this.tables = model.attentionTables(l, (int) input.getShape().get(1), manager);
@@ -122,9 +125,8 @@ final class LayerPass {
         return model.config().ropeStyle() == RopeStyle.INTERLEAVED;
     }
 
-    /** An absent bias or norm as the kernels take it: an empty tensor. */
     private NDArray orEmpty(NDArray weight) {
-        return weight != null ? weight : manager.zeros(new Shape(0), model.dataType());
+        return weight != null ? weight : empty;
     }
 
     /** A kernel's Taylor sums as doubles; closes the array. */

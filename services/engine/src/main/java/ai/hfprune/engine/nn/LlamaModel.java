@@ -348,9 +348,19 @@ public final class LlamaModel implements AutoCloseable {
      * of k, the rotation's signs in the sines, and the mask. Attached to {@code local}.
      */
     public AttentionTables attentionTables(int l, int seq, NDManager local) {
-        NDArray[] rope = positions.rope(0, seq, local);
-        NDArray sinK = rope[1].mul(ropeSigns);
-        return new AttentionTables(rope[0].div(sqrtHeadDim), sinK.div(sqrtHeadDim), rope[0], sinK, mask(l, seq, local));
+        NDArray[][] tables = ropeTables(positions.rope(0, seq, local));
+        return new AttentionTables(tables[0][0], tables[0][1], tables[1][0], tables[1][1], mask(l, seq, local));
+    }
+
+    /**
+     * q's and k's {cos, sin} tables from RoPE's: the rotation's signs folded into the sines, and q's 1/sqrt(head_dim)
+     * into both of its tables (seq × head_dim each), so that neither the rotated half nor the scores need a pass of
+     * their own.
+     */
+    private NDArray[][] ropeTables(NDArray[] rope) {
+        NDArray[] k = {rope[0], rope[1].mul(ropeSigns)};
+        NDArray[] q = {k[0].div(sqrtHeadDim), k[1].div(sqrtHeadDim)};
+        return new NDArray[][] {q, k};
     }
 
     /** See {@link #attentionTables}: each table (seq, head_dim), the mask (seq, seq). */
@@ -394,12 +404,9 @@ public final class LlamaModel implements AutoCloseable {
             q = rmsNorm(q, layer.qNorm());
             k = rmsNorm(k, layer.kNorm());
         }
-        // the rotation's signs folded into the sine table, and q's 1/sqrt(head_dim) into both of its tables (seq ×
-        // head_dim each): neither the rotated half nor the scores need a pass of their own
-        NDArray[] ropeK = {rope[0], rope[1].mul(ropeSigns)};
-        NDArray[] ropeQ = {ropeK[0].div(sqrtHeadDim), ropeK[1].div(sqrtHeadDim)};
-        q = applyRope(q.transpose(0, 2, 1, 3), ropeQ);                // (batch, heads, seq, head_dim), scaled
-        k = applyRope(k.transpose(0, 2, 1, 3), ropeK);
+        NDArray[][] tables = ropeTables(rope);
+        q = applyRope(q.transpose(0, 2, 1, 3), tables[0]);            // (batch, heads, seq, head_dim), scaled
+        k = applyRope(k.transpose(0, 2, 1, 3), tables[1]);
         v = v.transpose(0, 2, 1, 3);
         if (cache != null) { // attend over every position so far: (batch, kv_heads, cached + seq, head_dim)
             NDArray[] kv = cache.append(l, k, v, x.getManager());
